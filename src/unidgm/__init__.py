@@ -1,0 +1,19 @@
+"""unidgm: GANs, VAEs, wake-sleep and their hybrids from one formulation (Hu et al., ICLR 2018).
+
+Python API: ``unidgm.train``, ``unidgm.resume``, ``unidgm.load``, ``unidgm.build_model``,
+``unidgm.get_dataset``; the CLI is ``unidgm`` (see ``unidgm --help``).
+"""
+
+__version__ = "0.1.0"
+
+_API = {"train", "resume", "load", "build_model", "resolve", "Run", "Settings"}
+
+
+def __getattr__(name):  # lazy: `import unidgm` stays cheap; torch loads on first use
+    if name in _API:
+        from . import api
+        return getattr(api, name)
+    if name == "get_dataset":
+        from .data import get_dataset
+        return get_dataset
+    raise AttributeError(f"module 'unidgm' has no attribute {name!r}")

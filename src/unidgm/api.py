@@ -1,0 +1,244 @@
+"""The Python API: build, train, resume and load models by name.
+
+    import unidgm
+    run = unidgm.train("vae", data="digits", overrides={"steps": 300})
+    model = unidgm.load(run.path)
+    x = model.sample(16)
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from . import models as _zoo  # noqa: F401  (registers the zoo)
+from . import techniques as _tech  # noqa: F401
+from .config import Config, apply_overrides
+from .core import DataSpec, UnifiedModel
+from .errors import CheckpointError, ConfigError, RunDirError
+from .registry import MODELS
+from .techniques import TECHNIQUES, apply_techniques
+from .train import checkpoint as ckpt
+from .train.config import TrainConfig
+from .train.loop import Trainer
+from .train.rundir import RunDir
+from .train.streams import Streams
+
+PAIRED = ("x_t",)  # streams that need a second (target) domain
+
+
+def build_model(name: str, model_config: Config | dict | None = None, *, spec: DataSpec,
+                techniques: dict[str, Config | dict] | None = None) -> UnifiedModel:
+    """Build a registered model (with techniques applied) for data of the given shape."""
+    entry = MODELS.get(name)
+    cfg = _as_config(entry.config, model_config, f"{name} model")
+    model = entry.build(cfg, spec)
+    tcfgs = {t: _as_config(TECHNIQUES.get(t).config, c, f"{t} technique") for t, c in (techniques or {}).items()}
+    return apply_techniques(model, tcfgs)
+
+
+def _as_config(cls, value, where: str) -> Config:
+    if value is None:
+        return cls()
+    if isinstance(value, Config):
+        return value
+    return cls.from_dict(dict(value), where)
+
+
+@dataclass
+class Settings:
+    """Everything that defines a run: model, data, configs. Round-trips through config.json."""
+
+    model: str
+    data: str
+    model_config: Config
+    train: TrainConfig
+    techniques: dict[str, Config]
+
+    def to_dict(self) -> dict:
+        return {"model": self.model, "data": self.data, "model_config": self.model_config.to_dict(),
+                "train": self.train.to_dict(), "techniques": {k: v.to_dict() for k, v in self.techniques.items()}}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Settings":
+        entry = MODELS.get(d["model"])
+        return cls(d["model"], d["data"], entry.config.from_dict(d["model_config"]),
+                   TrainConfig.from_dict(d["train"]),
+                   {t: TECHNIQUES.get(t).config.from_dict(c) for t, c in d.get("techniques", {}).items()})
+
+
+def resolve(model: str, data: str = "digits", overrides: dict | list | None = None,
+            techniques: list[str] | tuple[str, ...] = ()) -> Settings:
+    """Configs for a run from names and ``key=value`` overrides (sections: model, train, iw, aa)."""
+    entry = MODELS.get(model)
+    techs = {t: TECHNIQUES.get(t).config() for t in dict.fromkeys(techniques)}
+    return override(Settings(model, data, entry.config(), TrainConfig(), techs), overrides)
+
+
+def override(settings: Settings, overrides: dict | list | None) -> Settings:
+    """A copy of ``settings`` with ``section.key=value`` overrides applied and validated."""
+    from .config import parse_overrides
+    if isinstance(overrides, (list, tuple)):
+        overrides = parse_overrides(list(overrides))
+    sections = {"model": settings.model_config, "train": settings.train, **settings.techniques}
+    sections = apply_overrides(sections, dict(overrides or {}))
+    return Settings(settings.model, settings.data, sections["model"], sections["train"],
+                    {t: sections[t] for t in settings.techniques})
+
+
+def device_for(cfg: TrainConfig) -> torch.device:
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device=cuda but no CUDA device is available: use device=cpu or device=auto")
+    return torch.device("cuda" if cfg.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
+
+
+def prepare(settings: Settings, data_root=None, rank: int = 0, world_size: int = 1):
+    """Build the model and its data streams for ``settings`` (shared by train, resume and DDP)."""
+    from .data import balanced_subset, binarize, domain_pair, domain_pair_names, get_dataset
+    cfg = settings.train
+    torch.manual_seed(cfg.seed)
+    probe = MODELS.get(settings.model).build(settings.model_config, DataSpec((2,), 2))
+    if any(s in probe.streams for s in PAIRED) or settings.data in domain_pair_names():
+        if settings.data not in domain_pair_names():
+            raise ConfigError(f"{settings.model} needs a pair of domains; valid --data: {', '.join(domain_pair_names())}")
+        source, target = domain_pair(settings.data, "train", data_root, seed=cfg.seed)
+    else:
+        source, target = get_dataset(settings.data, "train", data_root, seed=cfg.seed), None
+    if cfg.n_train is not None:
+        if cfg.n_train > len(source):
+            raise ConfigError(f"n_train={cfg.n_train} exceeds the {len(source)} training examples of {settings.data}")
+        source = balanced_subset(source, cfg.n_train, cfg.seed)[0] if source.y is not None else source.subset(torch.arange(cfg.n_train))
+    spec = DataSpec(tuple(source.shape), source.num_classes)
+    torch.manual_seed(cfg.seed)
+    model = build_model(settings.model, settings.model_config, spec=spec, techniques=settings.techniques)
+    device = device_for(cfg)
+    model.to(device)
+    needs_labels = "c" in model.streams
+    if needs_labels and source.y is None:
+        raise ConfigError(f"{settings.model} needs labels but {settings.data} has none")
+    bernoulli = model.has("decoder") and getattr(model["decoder"], "likelihood", "") == "bernoulli"
+    mode = cfg.binarize if cfg.binarize != "auto" else ("dynamic" if bernoulli and source.is_image else "none")
+    x = source.x if mode != "fixed" else binarize(source.x, "fixed", seed=cfg.seed)
+    sources = {}
+    if "x_u" in model.streams:
+        labelled, unlabelled = balanced_subset(source, cfg.n_labelled, cfg.seed)
+        xl = labelled.x if mode != "fixed" else binarize(labelled.x, "fixed", seed=cfg.seed)
+        xu = unlabelled.x if mode != "fixed" else binarize(unlabelled.x, "fixed", seed=cfg.seed + 1)
+        sources["main"] = ((xl, labelled.y), ("x", "c"))
+        sources["unlabelled"] = ((xu,), ("x_u",))
+    else:
+        sources["main"] = ((x, source.y), ("x", "c")) if needs_labels else ((x,), ("x",))
+    if target is not None:
+        sources["target"] = ((target.x,), ("x_t",))
+    keys = ("x", "x_u") if mode == "dynamic" else ()
+    streams = Streams(sources, cfg.batch_size // world_size, cfg.seed, keys, device, rank, world_size)
+    return model, streams, source
+
+
+def default_out(settings: Settings) -> Path:
+    tech = "-".join(settings.techniques)
+    name = f"{settings.model}{'-' + tech if tech else ''}-{settings.data.replace(':', '_').replace('/', '_')}"
+    return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+@dataclass
+class Run:
+    """A finished (or interrupted) training run: its folder, model and last logged metrics."""
+
+    path: Path
+    model: UnifiedModel
+    metrics: dict
+    settings: Settings
+
+
+def train(model: str, data: str = "digits", *, overrides: dict | list | None = None, techniques=(),
+          out: str | os.PathLike | None = None, data_root=None, progress: bool | None = None,
+          distributed=None) -> Run:
+    """Train ``model`` on ``data`` and write a run folder; returns the :class:`Run`."""
+    settings = resolve(model, data, overrides, techniques)
+    if progress is not None:
+        settings.train = settings.train.replace(progress=progress)
+    return _fit(settings, out or default_out(settings), data_root, resume=False, distributed=distributed)
+
+
+def resume(run_dir: str | os.PathLike, *, data_root=None, overrides: dict | list | None = None,
+           force: bool = False, progress: bool | None = None, distributed=None) -> Run:
+    """Continue a run from its latest checkpoint; on CPU the result equals an uninterrupted run."""
+    run = RunDir(run_dir)
+    stored = run.read_config()
+    settings = Settings.from_dict(stored)
+    if overrides:
+        changed = override(settings, overrides)
+        diff = _diff(settings.to_dict(), changed.to_dict())
+        harmless = {"train.steps", "train.progress", "train.log_every", "train.ckpt_every", "train.sample_every"}
+        if set(diff) - harmless and not force:
+            raise ConfigError("resuming with a changed config: " + "; ".join(
+                f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items()) + ". Pass --force to resume anyway")
+        settings = changed
+    if progress is not None:
+        settings.train = settings.train.replace(progress=progress)
+    return _fit(settings, run.path, data_root, resume=True, distributed=distributed)
+
+
+def _diff(a: dict, b: dict, prefix: str = "") -> dict:
+    out = {}
+    for k in sorted(set(a) | set(b)):
+        va, vb = a.get(k), b.get(k)
+        key = f"{prefix}{k}"
+        if isinstance(va, dict) and isinstance(vb, dict):
+            out.update(_diff(va, vb, key + "."))
+        elif va != vb:
+            out[key] = (va, vb)
+    return out
+
+
+def _fit(settings: Settings, out, data_root, *, resume: bool, distributed=None) -> Run:
+    rank, world = (distributed.rank, distributed.world_size) if distributed else (0, 1)
+    model, streams, source = prepare(settings, data_root, rank, world)
+    if distributed is not None:
+        distributed.wrap(model)
+    run = RunDir(out, rank0=rank == 0).create(settings.to_dict(), settings.train.seed, resume=resume)
+    shape = {"x_shape": list(model.x_shape), "num_classes": model.num_classes}  # what `load` rebuilds from
+    trainer = Trainer(model, streams, settings.train, run, sample_reference=source.modes, state=shape,
+                      distributed=distributed)
+    if resume:
+        latest = ckpt.latest_checkpoint(run.checkpoints)
+        if latest is None:
+            raise CheckpointError(f"{run.path} has no checkpoint to resume from; start it again without --resume")
+        trainer.restore(latest)
+        run.truncate_log(trainer.step)
+    try:
+        metrics = trainer.fit()
+    finally:
+        run.close()
+    return Run(run.path, model, metrics, settings)
+
+
+def load(run_dir: str | os.PathLike, checkpoint: str | None = None, device: str = "cpu") -> UnifiedModel:
+    """The trained model of a run folder, ready to ``sample``, ``encode`` (means by default), ``elbo``.
+
+    Needs neither the training data nor the CLI: the model is rebuilt from ``config.json`` and the
+    shapes stored in the checkpoint, and its weights are read from safetensors (no pickle).
+    """
+    run = RunDir(run_dir)
+    settings = Settings.from_dict(run.read_config())
+    path = Path(checkpoint) if checkpoint else ckpt.latest_checkpoint(run.checkpoints)
+    if path is None:
+        raise CheckpointError(f"{run.path} has no checkpoint yet")
+    tensors, state = ckpt.read_checkpoint(path)
+    spec = DataSpec(tuple(state["x_shape"]), state.get("num_classes"))
+    model = build_model(settings.model, settings.model_config, spec=spec, techniques=settings.techniques)
+    ckpt.load_model_tensors(model, tensors, str(path))
+    model.settings = settings
+    return model.to(device).eval()
+
+
+def read_settings(run_dir) -> Settings:
+    return Settings.from_dict(RunDir(run_dir).read_config())
+
+
+__all__ = ["build_model", "train", "resume", "load", "resolve", "prepare", "Run", "Settings", "RunDirError"]

@@ -1,0 +1,163 @@
+"""The ``unidgm`` command line. Every library error becomes one clear message and exit code 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import UnidgmError
+
+EPILOG = "Overrides are key=value (e.g. steps=500 model.z_dim=20 aa.warmup=100); sections: model, train, iw, aa."
+
+
+def _add_data_root(p):
+    p.add_argument("--data-root", default=None, help="dataset folder (default: $UNIDGM_DATA, then ~/.cache/unidgm)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="unidgm", description="Unified deep generative models (Hu et al., ICLR 2018).")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sub.add_parser("models", help="list every model: family, Table-1 KL, techniques that apply, matched pairs")
+    p = sub.add_parser("explain", help="a model's parts, phases, matched pairs and the KL it minimises")
+    p.add_argument("model")
+    p.add_argument("--iw", action="store_true", help="with importance weighting (Eq. 16)")
+    p.add_argument("--aa", action="store_true", help="with adversary activation (Eq. 17)")
+
+    p = sub.add_parser("train", help="train a model and write a run folder", epilog=EPILOG)
+    p.add_argument("model", nargs="?", help="model name (see `unidgm models`); omit with --resume")
+    p.add_argument("overrides", nargs="*", help="key=value config overrides")
+    p.add_argument("--data", default="digits", help="dataset name or spec: digits, mnist, ring8, idx:DIR, npz:FILE ...")
+    p.add_argument("--iw", action="store_true", help="importance weighting (IWGAN, Eq. 16)")
+    p.add_argument("--aa", action="store_true", help="adversary activation (AA-VAE, Eq. 17)")
+    p.add_argument("--technique", action="append", default=[], help="a technique by name (iw, aa); repeatable")
+    p.add_argument("--out", default=None, help="run folder (default: runs/<model>-<data>-<time>)")
+    p.add_argument("--resume", metavar="RUN", default=None, help="continue the run in this folder")
+    p.add_argument("--force", action="store_true", help="resume even though the config changed")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    _add_data_root(p)
+
+    from .eval import METRICS
+    lines = "; ".join(f"{k}: {v}" for k, v in METRICS.items())
+    p = sub.add_parser("eval", help="evaluate a run; writes metrics.json into it",
+                       description=f"Metrics: {lines}")
+    p.add_argument("run")
+    p.add_argument("--metrics", default="auto", help=f"comma-separated from: {', '.join(METRICS)} (auto: all that apply)")
+    p.add_argument("--n-samples", type=int, default=10000, help="generated samples for IS/FID/accuracy/modes")
+    p.add_argument("--k", type=int, default=1000, help="importance samples for the log-likelihood (up to 5000)")
+    p.add_argument("--max-test", type=int, default=None, help="evaluate on the first N test examples only")
+    _add_data_root(p)
+
+    p = sub.add_parser("sample", help="write a sample grid (PNG) from a run")
+    p.add_argument("run")
+    p.add_argument("--n", type=int, default=64)
+    p.add_argument("--labels", default=None, help="comma-separated labels for conditional models")
+    p.add_argument("--out", default=None, help="PNG path (default: RUN/samples/sample.png)")
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("demo", help="a three-minute tour of the paper on embedded data (offline)")
+    p.add_argument("--out", default="results/demo")
+    p.add_argument("--steps", type=int, default=None, help="training steps per model (default: fits ~3 minutes)")
+
+    from .experiments import add_reproduce_parser
+    add_reproduce_parser(sub)
+    from .theory.cli import add_theory_parser
+    add_theory_parser(sub)
+    return parser
+
+
+def cmd_models(args) -> int:
+    from .experiments.tables import models_table
+    print(models_table())
+    return 0
+
+
+def cmd_explain(args) -> int:
+    from .api import build_model
+    from .core import DataSpec
+    techs = {t: None for t, on in (("iw", args.iw), ("aa", args.aa)) if on}
+    print(build_model(args.model, spec=DataSpec((1, 28, 28), 10), techniques=techs).explain())
+    return 0
+
+
+def cmd_train(args) -> int:
+    from . import api
+    techs = [t for t, on in (("iw", args.iw), ("aa", args.aa)) if on] + list(args.technique)
+    progress = False if args.no_progress else None
+    if args.resume:
+        run = api.resume(args.resume, data_root=args.data_root, overrides=([args.model] if args.model else []) +
+                         args.overrides, force=args.force, progress=progress)
+    else:
+        if not args.model:
+            raise UnidgmError("name a model to train (see `unidgm models`) or pass --resume RUN")
+        run = api.train(args.model, args.data, overrides=args.overrides, techniques=techs, out=args.out,
+                        data_root=args.data_root, progress=progress)
+    shown = {k: round(v, 4) for k, v in run.metrics.items() if k.endswith("loss") or "elbo" in k}
+    print(f"trained {run.model.name} on {run.settings.data}: {shown}")
+    print(f"run folder: {run.path}")
+    return 0
+
+
+def cmd_eval(args) -> int:
+    from .eval.run import evaluate_run, format_metrics
+    metrics = None if args.metrics == "auto" else [m.strip() for m in args.metrics.split(",") if m.strip()]
+    result = evaluate_run(args.run, metrics, data_root=args.data_root, n_samples=args.n_samples, k=args.k,
+                          max_test=args.max_test)
+    print(format_metrics(result))
+    print(f"wrote {Path(args.run) / 'metrics.json'}")
+    return 0
+
+
+def cmd_sample(args) -> int:
+    import torch
+
+    from .api import load
+    from .train.images import save_samples
+    model = load(args.run)
+    torch.manual_seed(args.seed)
+    labels = None
+    if args.labels:
+        labels = torch.tensor([int(v) for v in args.labels.split(",")]).repeat_interleave(max(1, args.n // len(args.labels.split(","))))
+    x = model.sample(len(labels) if labels is not None else args.n, labels)
+    out = Path(args.out) if args.out else Path(args.run) / "samples" / "sample.png"
+    save_samples(x, out, title=model.name)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .experiments.demo import run_demo
+    run_demo(args.out, steps=args.steps)
+    return 0
+
+
+COMMANDS = {"models": cmd_models, "explain": cmd_explain, "train": cmd_train, "eval": cmd_eval,
+            "sample": cmd_sample, "demo": cmd_demo}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    handler = COMMANDS.get(args.command) or getattr(args, "handler", None)
+    try:
+        return handler(args)
+    except UnidgmError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:
+        from .train.loop import Interrupted
+        if isinstance(e, Interrupted):
+            print(str(e), file=sys.stderr)
+            return 130 if e.signum == 2 else 143
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

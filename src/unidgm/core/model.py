@@ -1,0 +1,263 @@
+"""The unified model: named parts, declared phases and matched pairs (Table 1 as data).
+
+A model *declares* its phases — which parts each update moves, with which objective and how
+often — and never runs them; `unidgm.train` runs any model's phases. `explain()` and the Table-1
+row are generated from these declarations, not from hand-written strings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .objectives import Objective
+from .parts import ExplicitGenerator, GaussianEncoder, GaussianPrior, ImplicitGenerator, Part
+
+Batch = dict[str, Tensor]
+
+# What each phase role optimises, and the KL it minimises (Table 1, Lemma 1, Lemma 2, Eq. 14).
+ROLES: dict[str, tuple[str, str]] = {
+    "eq3_phi": ("Eq. 3 (φ): max E_{p_θ(x|y)p(y)}[log q_φ(y|x)]", ""),
+    "eq3_theta": ("Eq. 3 (θ): max E_{p_θ(x|y)p(y)}[log q^r_φ(y|x)]", "KL(p_θ(x|y) ‖ q^r(x|y)) − JSD (Lemma 1)"),
+    "eq9_phi": ("Eq. 9 (φ): max E[log q_η(z|x,y) q_φ(y|x)]", ""),
+    "eq9_theta": ("Eq. 9 (θ,η): max E[log q_η(z|x,y) q^r_φ(y|x)]", "KL(p_θ(x|y) ‖ q^r(x|z,y)) (Lemma 1 with codes)"),
+    "eq12": ("Eq. 12: max E[log p_θ(x|z,y)] − KL(q_η(z|x,y) q^r(y|x) ‖ p(z|y)p(y))",
+             "KL(q_η(z|x,y) q^r_*(y|x) ‖ p_θ(z,y|x)) (Lemma 2)"),
+    "iwae": ("IWAE: max log 1/k Σ_i p_θ(x,z_i)/q_η(z_i|x)", "KL to p_θ(z|x) of the k-sample proposal"),
+    "eq14_wake": ("Eq. 14 wake: max_θ E_{q_λ(h|x)p_data(x)}[log p_θ(x|h)]", "KL(q_λ(h|x)p_data(x) ‖ p_θ(x,h))"),
+    "eq14_sleep": ("Eq. 14 sleep: max_λ E_{p_θ(x|h)p(h)}[log q_λ(h|x)]", "KL(p_θ(x,h) ‖ q_λ(h|x)p(x))"),
+    "task": ("supervised task loss on labelled (source) data", ""),
+    "cycle": ("cycle reconstruction −‖G'(G(x)) − x‖₁", ""),
+    "recon": ("reconstruction E_{q_η(z|x)}[log p_θ(x|z)]", ""),
+}
+
+
+@dataclass
+class Phase:
+    """One update: maximise ``objective(model, batch)`` in the parameters of ``parts`` every ``every`` steps."""
+
+    name: str
+    parts: tuple[str, ...]
+    objective: Callable[["UnifiedModel", Batch], Objective]
+    role: str | tuple[str, ...]
+    every: int = 1
+    optim: dict = field(default_factory=lambda: {"lr": 1e-3, "betas": (0.9, 0.999)})
+    over: str = "real"  # the examples its per-example values range over: 'real', 'fake' or 'both'
+
+    def __post_init__(self):
+        self.roles = (self.role,) if isinstance(self.role, str) else tuple(self.role)
+        bad = [r for r in self.roles if r not in ROLES]
+        if bad:
+            raise ValueError(f"unknown phase role(s) {bad}; valid: {', '.join(ROLES)}")
+
+    def describe(self) -> str:
+        return " + ".join(ROLES[r][0] for r in self.roles)
+
+
+@dataclass(frozen=True)
+class Match:
+    """A pair of distributions the model brings together, and the tool that does it (Sec. A).
+
+    ``tool`` is 'kl' (explicit densities), 'adversarial' (a discriminator estimates the density
+    ratio, Eq. 3 in the pair's space) or 'reconstruction' (a likelihood term).
+    """
+
+    space: str
+    left: str
+    right: str
+    tool: str
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """What a builder needs to know of the data: the shape of one example and the label count."""
+
+    x_shape: tuple[int, ...]
+    num_classes: int | None = None
+
+
+GAN_ADVERSARY = {"x": "data / generations", "y": "real/fake indicator", "z": "code vector"}
+
+
+class UnifiedModel(nn.Module):
+    """Parts + phases + matches. Sampling, ELBO, log-likelihood and explain are generic over the parts."""
+
+    def __init__(self, name: str, family: str, parts: dict[str, Part], phases: list[Phase], *,
+                 x_shape: tuple[int, ...], num_classes: int | None = None, conditional: bool = False,
+                 streams: tuple[str, ...] = ("x",), meaning: dict[str, str] | None = None,
+                 generative: tuple[str, ...] = (), inference: tuple[str, ...] = (),
+                 matches: tuple[Match, ...] = (), config=None, methods: dict[str, Callable] | None = None):
+        super().__init__()
+        self.name, self.family = name, family
+        self.parts = nn.ModuleDict(parts)
+        self.phases = list(phases)
+        self.x_shape, self.num_classes, self.conditional = tuple(x_shape), num_classes, conditional
+        self.streams = streams
+        self.meaning = meaning or dict(GAN_ADVERSARY)
+        self.generative, self.inference = generative, inference
+        self.matches, self.config = tuple(matches), config
+        self.methods = dict(methods or {})
+        self.techniques: tuple[str, ...] = ()
+        for ph in self.phases:
+            missing = [p for p in ph.parts if p not in self.parts]
+            if missing:
+                raise ValueError(f"phase {ph.name!r} moves unknown part(s) {missing}")
+
+    # --- parts and phases -------------------------------------------------------------------
+    def __getitem__(self, part: str) -> Part:
+        return self.parts[part]
+
+    def has(self, part: str) -> bool:
+        return part in self.parts
+
+    def phase(self, name: str) -> Phase:
+        for ph in self.phases:
+            if ph.name == name:
+                return ph
+        raise KeyError(name)
+
+    def phase_parameters(self, phase: Phase) -> list[nn.Parameter]:
+        return [p for name in phase.parts for p in self.parts[name].parameters() if p.requires_grad]
+
+    def with_phases(self, phases: list[Phase]) -> "UnifiedModel":
+        self.phases = phases
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        for t in self.parameters():
+            return t.device
+        return torch.device("cpu")
+
+    # --- labels ----------------------------------------------------------------------------
+    def onehot(self, labels: Tensor | None, n: int) -> Tensor | None:
+        """One-hot condition for conditional parts; random labels when none are given."""
+        if not self.conditional:
+            return None
+        if labels is None:
+            labels = torch.randint(self.num_classes, (n,), device=self.device)
+        return F.one_hot(labels.to(self.device).long(), self.num_classes).float()
+
+    # --- generic capabilities, overridable per model through ``methods`` ------------------
+    def _method(self, name: str, *args, **kw):
+        return self.methods[name](self, *args, **kw) if name in self.methods else None
+
+    @torch.no_grad()
+    def sample(self, n: int, labels: Tensor | None = None) -> Tensor:
+        """n samples x ~ p_θ(x|y=0); conditional models take ``labels`` (random if None).
+
+        Explicit models return the decoder's mean given z ~ p(z) (the usual way to show VAE samples).
+        """
+        out = self._method("sample", n, labels)
+        if out is not None:
+            return out
+        was = self.training
+        self.eval()
+        try:
+            c = self.onehot(labels, n)
+            z = self.parts["prior"].sample(n)
+            if self.has("generator"):
+                return self.parts["generator"](z, c)
+            if self.has("decoder"):
+                return self.parts["decoder"].mean(z, c)
+            raise NotImplementedError(f"{self.name} has no generator to sample from")
+        finally:
+            self.train(was)
+
+    @torch.no_grad()
+    def encode(self, x: Tensor, labels: Tensor | None = None, sample: bool = False) -> Tensor:
+        """The code of x under q_η(z|x,y=0): its **mean** by default, a reparameterised sample if ``sample``."""
+        if not self.has("encoder"):
+            raise NotImplementedError(f"{self.name} has no inference model q_η(z|x,y)")
+        c = self.onehot(labels, x.shape[0]) if labels is not None or self.conditional else None
+        enc = self.parts["encoder"]
+        if isinstance(enc, GaussianEncoder):
+            z, mean, _ = enc.rsample(x, c)
+            return z if sample else mean
+        return enc(x, c)
+
+    def log_weights(self, x: Tensor, k: int, labels: Tensor | None = None) -> Tensor:
+        """log p_θ(x, z_i) − log q_η(z_i|x) for z_i ~ q_η(z|x), shape [k, batch] (explicit models)."""
+        out = self._method("log_weights", x, k, labels)
+        if out is not None:
+            return out
+        self._need_explicit()
+        c = self.onehot(labels, x.shape[0])
+        z, mean, log_var = self.parts["encoder"].rsample(x, c, k=k)
+        kz = z.reshape(-1, z.shape[-1])
+        xk = x.unsqueeze(0).expand(k, *x.shape).reshape(-1, *x.shape[1:])
+        ck = None if c is None else c.unsqueeze(0).expand(k, *c.shape).reshape(-1, c.shape[-1])
+        log_px = self.parts["decoder"].log_prob(xk, kz, ck).reshape(k, -1)
+        return log_px + self.parts["prior"].log_prob(z) - GaussianEncoder.log_prob_of(z, mean, log_var)
+
+    def elbo(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Per-example ELBO E_q[log p̃_θ(x|z)] − KL(q̃_η(z|x) ‖ p(z)) (one z sample, closed-form KL)."""
+        out = self._method("elbo", x, labels)
+        if out is not None:
+            return out
+        self._need_explicit()
+        c = self.onehot(labels, x.shape[0])
+        z, mean, log_var = self.parts["encoder"].rsample(x, c)
+        return self.parts["decoder"].log_prob(x, z, c) - GaussianEncoder.kl_to_standard_normal(mean, log_var)
+
+    def log_likelihood(self, x: Tensor, k: int = 1000, labels: Tensor | None = None, chunk: int = 500,
+                       progress: bool = False) -> Tensor:
+        """Importance-sampled log p(x) ≈ log 1/k Σ_i p(x,z_i)/q(z_i|x), k samples in bounded-memory chunks."""
+        from ..eval.likelihood import importance_sampled_log_likelihood
+        fn = (lambda xb, n: self.log_weights(xb, n)) if labels is None else None
+        if fn is None:  # labels travel with their examples through the batching
+            return torch.cat([self.log_likelihood(x[i:i + 100], k, labels[i:i + 100], chunk)
+                              for i in range(0, x.shape[0], 100)])
+        return importance_sampled_log_likelihood(fn, x, k=k, chunk=chunk, progress=progress)
+
+    def _need_explicit(self):
+        if not (self.has("encoder") and self.has("decoder") and isinstance(self.parts["prior"], GaussianPrior)):
+            raise NotImplementedError(f"{self.name} is not an explicit model: it has no ELBO or likelihood")
+
+    # --- Table 1 and explain, generated from the declarations ------------------------------
+    def kl_minimised(self) -> list[str]:
+        return [ROLES[r][1] for ph in self.phases for r in ph.roles if ROLES[r][1]]
+
+    def _column(self, names: tuple[str, ...]) -> str:
+        for n in names:
+            if self.has(n):
+                part = self.parts[n]
+                side = "[generative]" if n in self.generative else "[inference]" if n in self.inference else ""
+                eq = f", {part.equation}" if part.equation else ""
+                return f"{side} {part.symbol}: {part.describe()}{eq}".strip()
+        return "—"
+
+    def table1_row(self) -> dict[str, str]:
+        """This model's column of the paper's Table 1, read off its parts and phases."""
+        kls = list(dict.fromkeys(self.kl_minimised()))
+        return {**self.meaning,
+                "p_θ(x|y)": self._column(("generator", "decoder", "features")),
+                "q_φ(y|x)": self._column(("discriminator", "q_star", "domain_discriminator")),
+                "q_η(z|x,y)": self._column(("encoder", "recogniser", "classifier")),
+                "KL minimised": "; ".join(kls) or "—"}
+
+    def explain(self) -> str:
+        lines = [f"{self.name} ({self.family})" + (f" + {', '.join(self.techniques)}" if self.techniques else "")]
+        lines.append("parts:")
+        for n, p in self.parts.items():
+            count = sum(t.numel() for t in p.parameters())
+            side = "generative" if n in self.generative else "inference" if n in self.inference else "fixed/prior"
+            lines.append(f"  {n:<22} {p.symbol:<12} {side:<11} {count:>9,} params  {p.describe()}")
+        lines.append("phases (run in this order each step):")
+        for ph in self.phases:
+            every = "" if ph.every == 1 else f" every {ph.every} steps"
+            lines.append(f"  {ph.name:<10} moves {', '.join(ph.parts)}{every}: {ph.describe()}")
+        if self.matches:
+            lines.append("matched pairs (space: left ~ right, tool):")
+            for m in self.matches:
+                lines.append(f"  {m.space:<4} {m.left} ~ {m.right}: {m.tool}")
+        lines.append("KL minimised: " + ("; ".join(dict.fromkeys(self.kl_minimised())) or "—"))
+        return "\n".join(lines)
+
+
+def rename_phase(phase: Phase, **changes) -> Phase:
+    return replace(phase, **changes)

@@ -1,0 +1,180 @@
+"""The paper's objectives, one pure function per equation (Hu et al. 2018, Sec. 2-4).
+
+Each function returns an :class:`Objective`: per-example values of what the equation *maximises*
+(shape ``[batch]``), optional per-example weights, and named terms for logs. Weighting, averaging
+and the sign flip happen in one place, :func:`loss_from`. Convention everywhere: ``y=1`` real,
+``y=0`` generated; discriminators are given as logits of ``q_φ(y=1|x)``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ..errors import ConfigError
+
+
+@dataclass
+class Objective:
+    """Per-example values to maximise, their weights and named terms to log."""
+
+    value: Tensor
+    weight: Tensor | None = None
+    terms: dict[str, Tensor] = field(default_factory=dict)
+    normaliser: float | None = None  # divide the weighted sum by this; default: len(value)
+    aux: dict[str, Tensor] = field(default_factory=dict)  # per-example tensors techniques read (logits)
+
+    def __add__(self, other: "Objective") -> "Objective":
+        """Sum of two objectives over the same examples (e.g. task loss plus Eq. 3 term)."""
+        if self.weight is not None or other.weight is not None:
+            raise ValueError("add objectives before weighting them")
+        return Objective(self.value + other.value, terms={**self.terms, **other.terms})
+
+    @staticmethod
+    def cat(*objectives: "Objective") -> "Objective":
+        """Stack objectives over different examples (e.g. the real and generated halves of Eq. 3)."""
+        values = torch.cat([o.value for o in objectives])
+        weights = None
+        if any(o.weight is not None for o in objectives):
+            weights = torch.cat([o.weight if o.weight is not None else torch.ones_like(o.value)
+                                 for o in objectives])
+        terms: dict[str, Tensor] = {}
+        for o in objectives:
+            terms.update(o.terms)
+        return Objective(values, weights, terms)
+
+
+def loss_from(objective: Objective) -> Tensor:
+    """The scalar loss that gradient *descent* minimises: −Σ_i w_i v_i / N.
+
+    N is ``objective.normaliser`` if set (e.g. the number of real examples, so that the
+    perfect discriminator's zero weights on generated samples leave the VAE loss unchanged),
+    else the number of examples. Unit weights give the plain mean.
+    """
+    v = objective.value
+    total = (v * objective.weight).sum() if objective.weight is not None else v.sum()
+    n = objective.normaliser if objective.normaliser is not None else v.numel()
+    return -total / n
+
+
+# --- the discriminator and its reverse (Sec. 2.1) ----------------------------------------------
+
+def log_q(logit_real: Tensor, y: int | Tensor) -> Tensor:
+    """log q_φ(y|x) from the logit of q_φ(y=1|x) = D_φ(x), stably: log σ(±logit)."""
+    y = torch.as_tensor(y, dtype=logit_real.dtype, device=logit_real.device)
+    return F.logsigmoid((2 * y - 1) * logit_real)
+
+
+def log_q_reversed(logit_real: Tensor, y: int | Tensor) -> Tensor:
+    """log q^r_φ(y|x) = log q_φ(1−y|x): the reversed discriminator of Eq. 2."""
+    y = torch.as_tensor(y, dtype=logit_real.dtype, device=logit_real.device)
+    return log_q(logit_real, 1 - y)
+
+
+# --- adversarial domain adaptation and GANs (Eq. 1-5) ------------------------------------------
+
+def phi_objective_eq3(logit_real_on_real: Tensor, logit_real_on_fake: Tensor) -> Objective:
+    """Eq. 3 for φ: max E_{p_θ(x|y)p(y)}[log q_φ(y|x)] — the discriminator recognises y.
+
+    The expectation over p(y) (uniform) is the concatenation of both halves. KL direction:
+    none; this is the sleep phase of Eq. 14 with h=y, λ=φ.
+    """
+    on_real = log_q(logit_real_on_real, 1)
+    on_fake = log_q(logit_real_on_fake, 0)
+    value = torch.cat([on_real, on_fake])
+    return Objective(value, terms={"log_q_phi_real": on_real.mean().detach(),
+                                   "log_q_phi_fake": on_fake.mean().detach()})
+
+
+def theta_objective_eq3(logit_real_on_fake: Tensor, logit_real_on_real: Tensor | None = None) -> Objective:
+    """Eq. 3 for θ: max E_{p_θ(x|y)p(y)}[log q^r_φ(y|x)] — recognise the *reversed* y.
+
+    For GANs only y=0 depends on θ, giving the non-saturating loss max E_z[log D(G(z))] (Eq. 5);
+    pass ``logit_real_on_real`` too when both domains carry θ (ADA's feature extractor).
+    By Lemma 1 (Eq. 6) its gradient is that of KL(p_θ(x|y) ‖ q^r(x|y)) − JSD.
+    """
+    on_fake = log_q_reversed(logit_real_on_fake, 0)
+    terms = {"log_qr_phi_fake": on_fake.mean().detach()}
+    if logit_real_on_real is None:
+        return Objective(on_fake, terms=terms)
+    on_real = log_q_reversed(logit_real_on_real, 1)
+    terms["log_qr_phi_real"] = on_real.mean().detach()
+    return Objective(torch.cat([on_real, on_fake]), terms=terms)
+
+
+def infogan_objective_eq9(adversarial: Objective, log_q_eta_z: Tensor) -> Objective:
+    """Eq. 9: reconstruct the code z as well as y: log q_η(z|x,y) + log q_φ(y|x) (or q^r_φ for θ).
+
+    ``adversarial`` is Eq. 3's φ or θ objective on the generated samples; ``log_q_eta_z`` is
+    log q_η(z|x) of the codes that generated them (the mutual-information term of InfoGAN).
+    """
+    value = adversarial.value + log_q_eta_z
+    return Objective(value, terms={**adversarial.terms, "log_q_eta_z": log_q_eta_z.mean().detach()})
+
+
+# --- VAEs (Eq. 11-13, Lemma 2) and wake-sleep (Eq. 14) ------------------------------------------
+
+def elbo_eq12(log_p_x_given_z: Tensor, kl_z: Tensor, q_r_y0: Tensor | None = None,
+              normaliser: float | None = None) -> Objective:
+    """Eq. 12: E_{q_η(z|x,y) q^r(y|x)}[log p_θ(x|z,y)] − KL(q_η(z|x,y) q^r(y|x) ‖ p(z|y)p(y)).
+
+    Per example: the ELBO ``log p̃_θ(x|z) − KL(q̃_η(z|x) ‖ p̃(z))`` weighted by q^r(y=0|x), the
+    probability that the (reversed) discriminator routes x to the decoder branch y=0. With the
+    perfect q_* that weight is 1 for real data and 0 for generated samples (Lemma 2: the textbook
+    ELBO); with a learned q_φ it is D_φ(x) (Eq. 17, adversary activation). The y=1 branch's
+    distributions are fixed, so it adds a constant and no gradient. Minimises
+    KL(q_η(z|x,y) q^r_*(y|x) ‖ p_θ(z,y|x)).
+    """
+    value = log_p_x_given_z - kl_z
+    return Objective(value, weight=q_r_y0, normaliser=normaliser,
+                     terms={"elbo": value.mean().detach(), "log_p_x_given_z": log_p_x_given_z.mean().detach(),
+                            "kl_z": kl_z.mean().detach()})
+
+
+def iwae_bound(log_w: Tensor) -> Objective:
+    """The k-sample importance weighted bound log 1/k Σ_i p(x,z_i)/q(z_i|x) (Burda et al.).
+
+    ``log_w`` has shape [k, batch]; k=1 is the ELBO. The same bound, applied to log q(y) of the
+    generator, gives IWGAN (Eq. 15).
+    """
+    k = log_w.shape[0]
+    value = torch.logsumexp(log_w, dim=0) - math.log(k)
+    return Objective(value, terms={"iwae_bound": value.mean().detach()})
+
+
+def wake_objective_eq14(log_p_x_given_h: Tensor) -> Objective:
+    """Eq. 14, wake: max_θ E_{q_λ(h|x)p_data(x)}[log p_θ(x|h)] (h sampled, not reparameterised)."""
+    return Objective(log_p_x_given_h, terms={"wake_log_p_x_given_h": log_p_x_given_h.mean().detach()})
+
+
+def sleep_objective_eq14(log_q_h_given_x: Tensor) -> Objective:
+    """Eq. 14, sleep: max_λ E_{p_θ(x|h)p(h)}[log q_λ(h|x)] on dreamed pairs (h, x)."""
+    return Objective(log_q_h_given_x, terms={"sleep_log_q_h_given_x": log_q_h_given_x.mean().detach()})
+
+
+# --- transferred techniques (Sec. 4) -----------------------------------------------------------
+
+def iw_weights_eq16(logit_real_on_fake: Tensor, k: int | None = None) -> Tensor:
+    """Eq. 16: w̃_i ∝ q^r_φ0(y|x_i)/q_φ0(y|x_i) normalised over groups of k generated samples.
+
+    For y=0, w_i = D(x_i)/(1−D(x_i)) = exp(logit D(x_i)), so w̃ is a softmax of the logits per
+    group, computed in log space and held constant in the gradient. Returned scaled by k so that
+    uniform weights are exactly 1 (the base GAN) and the mean loss keeps its scale.
+    """
+    logits = logit_real_on_fake.detach()
+    n = logits.shape[0]
+    k = n if k is None else k
+    if k < 1 or n % k:
+        raise ConfigError(f"IW group size k={k} must divide the batch of {n} generated samples: "
+                          "choose a k that divides batch_size")
+    grouped = logits.reshape(n // k, k)
+    return (torch.softmax(grouped, dim=1) * k).reshape(n)
+
+
+def aa_weights_eq17(logit_real: Tensor) -> Tensor:
+    """Eq. 17: each example's ELBO is weighted by q^r_φ(y=0|x) = q_φ(y=1|x) = D_φ(x), held fixed."""
+    return torch.sigmoid(logit_real.detach())

@@ -1,0 +1,44 @@
+"""Tables generated from the model definitions: the zoo listing and the paper's Table 1."""
+
+from __future__ import annotations
+
+from ..core import DataSpec
+
+PROBE = DataSpec((1, 28, 28), 10)  # a shape every model accepts, to read the definitions off
+
+
+def _build_all():
+    from ..api import build_model
+    from ..registry import MODELS
+    return {name: build_model(name, spec=PROBE) for name in MODELS.names()}
+
+
+def techniques_for(model) -> list[str]:
+    from ..techniques import TECHNIQUES
+    from ..techniques.base import derived_name
+    return [f"{t} ({derived_name(t, model.name)})" for t in TECHNIQUES.names()
+            if TECHNIQUES.get(t).build.applies_to(model)]
+
+
+def models_table() -> str:
+    """One row per registered model: family, the KL it minimises, techniques, matched pairs."""
+    rows = []
+    for name, m in _build_all().items():
+        pairs = ", ".join(f"{p.space}:{p.tool}" for p in m.matches) or "—"
+        rows.append((name, m.family, ", ".join(techniques_for(m)) or "—", pairs,
+                     "; ".join(dict.fromkeys(m.kl_minimised())) or "—"))
+    head = ("model", "family", "techniques (iw: importance weighting, aa: adversary activation)", "pairs:tool", "KL minimised")
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head) - 1)]
+    fmt = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)) + "  " + r[-1]  # noqa: E731
+    return "\n".join([fmt(head), fmt(tuple("-" * len(h) for h in head)), *map(fmt, rows)])
+
+
+def table1_markdown(names: list[str] | None = None) -> str:
+    """The paper's Table 1 as Markdown, one column per model, read off each model's parts and phases."""
+    models = _build_all()
+    names = names or list(models)
+    rows = list(models[names[0]].table1_row())
+    out = ["| component | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    for r in rows:
+        out.append(f"| {r} | " + " | ".join(models[n].table1_row()[r].replace("|", "\\|") for n in names) + " |")
+    return "\n".join(out)

@@ -1,0 +1,55 @@
+"""GAN (Goodfellow et al. 2014), non-saturating (Eq. 5), in the unified formulation.
+
+Table 1, GAN column: x data/generations, y real/fake, z code. The implicit generator p_θ(x|y)
+(Eq. 4) is the *inference* model of the unified view — generation is posterior inference over x —
+and the discriminator q_φ(y|x) the generative one. θ minimises KL(p_θ(x|y) ‖ q^r(x|y)) − JSD
+(Lemma 1). Techniques: importance weighting (IWGAN, Eq. 16).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import Config, checked, one_of, positive
+from ..core import DataSpec, Discriminator, GaussianPrior, ImplicitGenerator, Match, Phase, UnifiedModel
+from ..core.games import gan_phi, gan_theta
+from ..nets import ARCHS, critic_net, generator_net
+from ..registry import register_model
+
+ADAM_DCGAN = {"lr": 2e-4, "betas": (0.5, 0.999)}  # Radford et al.'s DCGAN settings
+MATCH_X = Match("x", "p_θ(x|y=0)", "p_data(x)", "adversarial")
+
+
+@dataclass
+class GANConfig(Config):
+    z_dim: int = checked(64, positive, "code size")
+    arch: str = checked("auto", one_of(*ARCHS), "network family")
+    hidden: tuple[int, ...] = checked((256, 256), (lambda v: all(h > 0 for h in v), "sizes must be > 0"), "MLP widths")
+    lr: float = checked(2e-4, positive, "Adam learning rate of both phases")
+    d_steps: int = checked(1, positive, "the generator updates every d_steps steps")
+
+
+def adversarial_phases(cfg, theta_parts=("generator",)) -> list[Phase]:
+    """φ recognises y, then θ recognises the reversed y (Eq. 3): the GAN family's two phases."""
+    adam = {**ADAM_DCGAN, "lr": cfg.lr}
+    return [Phase("phi", ("discriminator",), gan_phi, "eq3_phi", optim=adam),
+            Phase("theta", theta_parts, gan_theta, "eq3_theta", every=cfg.d_steps, optim=adam, over="fake")]
+
+
+def gan_parts(cfg, spec: DataSpec, *, cond: int = 0, aux_classes: int = 0, prior=None) -> dict:
+    prior = prior or GaussianPrior(cfg.z_dim)
+    return {"prior": prior,
+            "generator": ImplicitGenerator(generator_net(cfg.arch, prior.dim, spec.x_shape, cond, cfg.hidden)),
+            "discriminator": Discriminator(critic_net(cfg.arch, spec.x_shape, 1 + aux_classes, cond, cfg.hidden),
+                                           aux_classes)}
+
+
+@register_model("gan", config=GANConfig, family="GAN")
+def build_gan(cfg: GANConfig, spec: DataSpec) -> UnifiedModel:
+    """GAN: implicit generator vs discriminator, non-saturating (Eq. 3/5)."""
+    return UnifiedModel("gan", "GAN", gan_parts(cfg, spec), adversarial_phases(cfg), x_shape=spec.x_shape,
+                        num_classes=spec.num_classes, generative=("discriminator",), inference=("generator",),
+                        matches=(MATCH_X,), config=cfg)
+
+
+__all__ = ["GANConfig", "build_gan", "adversarial_phases", "gan_parts", "MATCH_X"]

@@ -1,0 +1,99 @@
+"""Networks used by the parts: MLPs for vectors, toy and 8x8 data; DCGAN blocks for 28x28/32x32.
+
+Every net has the signature ``net(x, c=None)``: ``c`` is an optional one-hot condition (labels),
+concatenated to the input of MLPs and of the DCGAN generator, and broadcast as constant feature
+maps into the DCGAN discriminator's input.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+
+Shape = tuple[int, ...]
+
+
+def _numel(shape: Shape) -> int:
+    return int(math.prod(shape))
+
+
+def _act(name: str) -> nn.Module:
+    return {"relu": nn.ReLU(), "leaky": nn.LeakyReLU(0.2), "tanh": nn.Tanh(), "softplus": nn.Softplus()}[name]
+
+
+_OUT = {None: nn.Identity, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
+
+
+class MLP(nn.Module):
+    """Flatten → [Linear, act]* → Linear → reshape to ``out_shape`` (the paper's MNIST VAE: 784-500-500)."""
+
+    def __init__(self, in_shape: Shape, out_shape: Shape, hidden=(256, 256), cond_dim: int = 0,
+                 act: str = "relu", out_act: str | None = None, noise_dim: int = 0):
+        super().__init__()
+        self.out_shape, self.cond_dim, self.noise_dim = tuple(out_shape), cond_dim, noise_dim
+        dims = [_numel(in_shape) + cond_dim + noise_dim, *hidden]
+        layers: list[nn.Module] = []
+        for a, b in zip(dims[:-1], dims[1:]):
+            layers += [nn.Linear(a, b), _act(act)]
+        layers += [nn.Linear(dims[-1], _numel(out_shape)), _OUT[out_act]()]
+        self.layers = nn.Sequential(*layers)
+
+    def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:
+        h = x.flatten(1)
+        if self.cond_dim:
+            h = torch.cat([h, c.to(h.dtype)], dim=1)
+        if self.noise_dim:  # an implicit distribution: the net itself injects ε (AVB's encoder)
+            h = torch.cat([h, torch.randn(h.shape[0], self.noise_dim, device=h.device, dtype=h.dtype)], 1)
+        return self.layers(h).reshape(-1, *self.out_shape)
+
+
+class DCGANGenerator(nn.Module):
+    """Radford et al. (2015): Linear → [ConvTranspose, BatchNorm, ReLU]* → ConvTranspose, for 28x28 and 32x32."""
+
+    def __init__(self, z_dim: int, out_shape: Shape, cond_dim: int = 0, width: int = 64,
+                 out_act: str | None = "sigmoid"):
+        super().__init__()
+        channels, size = out_shape[0], out_shape[-1]
+        if size not in (28, 32):
+            raise ValueError(f"DCGAN generator supports 28x28 or 32x32 images, got {size}: use arch=mlp")
+        self.cond_dim = cond_dim
+        start, ups = (7, 2) if size == 28 else (4, 3)
+        ch = width * 2 ** (ups - 1)
+        self.project = nn.Sequential(nn.Linear(z_dim + cond_dim, ch * start * start),
+                                     nn.BatchNorm1d(ch * start * start), nn.ReLU())
+        self.start, self.ch = start, ch
+        layers: list[nn.Module] = []
+        for _ in range(ups - 1):
+            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1), nn.BatchNorm2d(ch // 2), nn.ReLU()]
+            ch //= 2
+        layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1), _OUT[out_act]()]
+        self.body = nn.Sequential(*layers)
+
+    def forward(self, z: Tensor, c: Tensor | None = None) -> Tensor:
+        h = torch.cat([z, c.to(z.dtype)], 1) if self.cond_dim else z
+        return self.body(self.project(h).view(-1, self.ch, self.start, self.start))
+
+
+class DCGANDiscriminator(nn.Module):
+    """[Conv stride 2, (BatchNorm), LeakyReLU]* → Linear to ``out_dim`` logits; labels as extra channels."""
+
+    def __init__(self, in_shape: Shape, out_dim: int = 1, cond_dim: int = 0, width: int = 64):
+        super().__init__()
+        channels, size = in_shape[0], in_shape[-1]
+        self.cond_dim = cond_dim
+        layers: list[nn.Module] = [nn.Conv2d(channels + cond_dim, width, 4, 2, 1), nn.LeakyReLU(0.2)]
+        ch, size = width, size // 2
+        while size > 4:
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2)]
+            ch, size = ch * 2, size // 2
+        self.body = nn.Sequential(*layers, nn.Flatten())
+        self.num_features = ch * size * size
+        self.head = nn.Linear(self.num_features, out_dim)
+
+    def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:
+        if self.cond_dim:
+            maps = c.to(x.dtype)[:, :, None, None].expand(-1, -1, *x.shape[-2:])
+            x = torch.cat([x, maps], 1)
+        return self.head(self.body(x))

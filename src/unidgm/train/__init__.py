@@ -1,0 +1,1 @@
+"""Training: the one loop, checkpoints, run folders, streams, distributed helpers."""

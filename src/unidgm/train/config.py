@@ -1,0 +1,27 @@
+"""The training configuration: budget, batching, seeds, devices, logging, checkpoints, guards."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import Config, checked, non_negative, one_of, positive
+
+
+@dataclass
+class TrainConfig(Config):
+    steps: int = checked(1000, positive, "training steps (one step runs every due phase once)")
+    batch_size: int = checked(64, positive, "examples per stream per step (global batch under DDP)")
+    seed: int = checked(0, non_negative, "fixes data order, initialisation and sampling (bit-exact on CPU)")
+    device: str = checked("auto", one_of("auto", "cpu", "cuda"), "auto: cuda when available")
+    n_train: int | None = checked(None, positive, "class-balanced training subset size (600 = 1% of MNIST)")
+    n_labelled: int = checked(100, positive, "labelled examples for semi-supervised models (rest unlabelled)")
+    binarize: str = checked("auto", one_of("auto", "dynamic", "fixed", "none"),
+                            "auto: dynamic binarisation for Bernoulli decoders on images")
+    log_every: int = checked(50, positive, "steps between metric log lines")
+    sample_every: int = checked(0, non_negative, "steps between sample grids (0: only at the end)")
+    ckpt_every: int = checked(500, non_negative, "steps between checkpoints (0: only at the end)")
+    keep_ckpts: int = checked(2, positive, "checkpoints kept")
+    nonfinite: str = checked("stop", one_of("stop", "skip"), "on a NaN/inf loss or gradient: stop, or skip the step")
+    precision: str = checked("fp32", one_of("fp32", "bf16"), "bf16: autocast on CUDA (speed option)")
+    compile: bool = checked(False, (lambda v: isinstance(v, bool), "must be true/false"), "torch.compile the parts")
+    progress: bool = checked(True, (lambda v: isinstance(v, bool), "must be true/false"), "progress bar")

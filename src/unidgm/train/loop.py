@@ -1,0 +1,199 @@
+"""The one training loop. It runs any model's declared phases; it never names a model or technique.
+
+Per step: the step's batch of named streams; for each phase in declared order whose schedule
+fires: its objective, the shared reduction (`loss_from`), a backward pass into that phase's
+parameters only, its optimiser's step, its terms logged. Seeds, devices, precision, the
+non-finite guard, checkpoints, resume, signals and progress live here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ..core import UnifiedModel, loss_from
+from ..errors import CheckpointError, ConfigError, NonFiniteError
+from . import checkpoint as ckpt
+from .config import TrainConfig
+from .rundir import RunDir
+from .streams import Streams
+
+
+class Interrupted(Exception):
+    """Training stopped by SIGINT/SIGTERM after saving a checkpoint."""
+
+    def __init__(self, signum: int, step: int, path):
+        super().__init__(f"stopped by {signal.Signals(signum).name} at step {step}; checkpoint saved at {path}; "
+                         "continue with `unidgm train --resume RUN`")
+        self.signum, self.step, self.path = signum, step, path
+
+
+def make_optimizers(model: UnifiedModel, foreach: bool | None = None) -> dict[str, torch.optim.Optimizer]:
+    """One Adam per phase over the parameters of the parts it moves (settings from the phase)."""
+    opts = {}
+    for ph in model.phases:
+        params = model.phase_parameters(ph)
+        if not params:
+            raise ConfigError(f"phase {ph.name!r} of {model.name} has no trainable parameters")
+        opts[ph.name] = torch.optim.Adam(params, lr=ph.optim["lr"], betas=tuple(ph.optim.get("betas", (0.9, 0.999))),
+                                         foreach=foreach)
+    return opts
+
+
+class Trainer:
+    """Runs ``model``'s phases on ``streams`` for ``cfg.steps`` steps, logging into ``run``."""
+
+    def __init__(self, model: UnifiedModel, streams: Streams, cfg: TrainConfig, run: RunDir | None = None,
+                 *, sample_reference=None, state: dict | None = None, hooks=(), distributed=None):
+        self.model, self.streams, self.cfg, self.run = model, streams, cfg, run
+        self.dist = distributed  # unidgm.train.distributed.Context or None
+        self.optimizers = make_optimizers(model)
+        self.step, self.skipped = 0, 0
+        self.sample_reference = sample_reference
+        self.extra_state = dict(state or {})
+        self.hooks = list(hooks)
+        self._stop_signal: int | None = None
+        self._phase_params = {ph.name: model.phase_parameters(ph) for ph in model.phases}
+        self._parts_of = {id(p): name for name, part in model.parts.items() for p in part.parameters()}
+
+    @property
+    def rank0(self) -> bool:
+        return self.dist is None or self.dist.rank == 0
+
+    # --- one step ---------------------------------------------------------------------------
+    def _autocast(self):
+        if self.cfg.precision == "bf16" and self.model.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
+        logs = {}
+        for ph in self.model.phases:
+            if self.step % ph.every:
+                continue
+            params = self._phase_params[ph.name]
+            with self._autocast():
+                obj = ph.objective(self.model, batch)
+                loss = loss_from(obj)
+            opt = self.optimizers[ph.name]
+            opt.zero_grad(set_to_none=True)
+            if not torch.isfinite(loss):
+                self._nonfinite(ph.name, "loss", loss)
+                continue
+            loss.backward(inputs=params)  # only this phase's parameters receive gradients
+            if self.dist is not None:
+                self.dist.all_reduce_grads(params)
+            norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+            if not torch.isfinite(norm):
+                bad = next(p for p in params if p.grad is not None and not torch.isfinite(p.grad).all())
+                self._nonfinite(ph.name, f"gradient of part {self._parts_of.get(id(bad), '?')!r}", norm)
+                opt.zero_grad(set_to_none=True)
+                continue
+            opt.step()
+            logs[f"{ph.name}/loss"] = loss.detach()
+            for k, v in obj.terms.items():
+                logs[f"{ph.name}/{k}"] = v
+        return logs
+
+    def _nonfinite(self, phase: str, what: str, value) -> None:
+        if self.cfg.nonfinite == "skip":
+            self.skipped += 1
+            return
+        where = f" (last good checkpoint: {ckpt.latest_checkpoint(self.run.checkpoints)})" if self.run else ""
+        raise NonFiniteError(f"non-finite {what} ({float(value)}) at step {self.step}, phase {phase!r}{where}; "
+                             "lower the learning rate, or pass nonfinite=skip to skip such steps")
+
+    # --- the loop -----------------------------------------------------------------------------
+    def fit(self) -> dict[str, float]:
+        cfg, last = self.cfg, {}
+        acc: dict[str, list] = {}
+        handlers = self._install_signals()
+        bar = tqdm(total=cfg.steps, initial=self.step, disable=not (cfg.progress and self.rank0),
+                   desc=self.model.name, dynamic_ncols=True, leave=False)
+        try:
+            while self.step < cfg.steps:
+                self.model.train()
+                logs = self.train_step(self.streams.next())
+                for k, v in logs.items():
+                    acc.setdefault(k, []).append(v)
+                self.step += 1
+                bar.update(1)
+                if self.step % cfg.log_every == 0 or self.step == cfg.steps:
+                    last = {k: float(torch.stack(v).float().mean()) for k, v in acc.items()}
+                    last["skipped_steps"] = self.skipped
+                    acc = {}
+                    if self.run:
+                        self.run.log(self.step, last)
+                    bar.set_postfix({k: f"{v:.3g}" for k, v in list(last.items())[:3]})
+                    for hook in self.hooks:
+                        hook(self, last)
+                if cfg.sample_every and self.step % cfg.sample_every == 0:
+                    self.save_samples()
+                if cfg.ckpt_every and self.step % cfg.ckpt_every == 0 and self.step < cfg.steps:
+                    self.save()
+                if self._stop_signal is not None:
+                    path = self.save()
+                    raise Interrupted(self._stop_signal, self.step, path)
+            self.save()
+            self.save_samples()
+        finally:
+            bar.close()
+            self._restore_signals(handlers)
+        return last
+
+    # --- checkpoints, resume, samples -------------------------------------------------------------
+    def state(self) -> dict:
+        return {"streams": self.streams.state_dict(), "skipped": self.skipped, **self.extra_state}
+
+    def save(self):
+        if self.run is None or not self.rank0:
+            return None
+        return ckpt.save_checkpoint(self.run.checkpoints, self.step, self.model, self.optimizers, self.state(),
+                                    keep=self.cfg.keep_ckpts)
+
+    def restore(self, path: Path) -> None:
+        tensors, state = ckpt.read_checkpoint(path)
+        ckpt.load_model_tensors(self.model, tensors, str(path))
+        if set(state["optimizers"]) != set(self.optimizers):
+            raise CheckpointError(f"{path} has phases {sorted(state['optimizers'])}, the model has "
+                                  f"{sorted(self.optimizers)}: it was written by another model")
+        for name, opt in self.optimizers.items():
+            tens = {k: v.to(self.model.device) for k, v in tensors.items() if k.startswith(f"optim/{name}/")}
+            ckpt.restore_optimizer(name, opt, tens, state["optimizers"][name])
+        self.streams.load_state_dict(state["streams"])
+        ckpt.restore_rng(tensors)
+        self.step, self.skipped = int(state["step"]), int(state.get("skipped", 0))
+
+    def save_samples(self) -> None:
+        if self.run is None or not self.rank0:
+            return
+        try:
+            x = self.model.sample(64)
+        except NotImplementedError:
+            return
+        from .images import save_samples
+        save_samples(x, self.run.samples / f"step-{self.step:08d}.png", self.sample_reference,
+                     title=f"{self.model.name} step {self.step}")
+
+    # --- signals: SIGINT/SIGTERM finish the step, save, and stop ------------------------------------
+    def _install_signals(self):
+        import threading
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        old = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old[sig] = signal.getsignal(sig)
+            signal.signal(sig, self._on_signal)
+        return old
+
+    def _on_signal(self, signum, frame):
+        self._stop_signal = signum
+
+    @staticmethod
+    def _restore_signals(old):
+        for sig, h in old.items():
+            signal.signal(sig, h)
