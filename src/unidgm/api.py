@@ -84,6 +84,8 @@ def override(settings: Settings, overrides: dict | list | None) -> Settings:
     from .config import parse_overrides
     if isinstance(overrides, (list, tuple)):
         overrides = parse_overrides(list(overrides))
+    # `match.z=adversarial` picks the tool for the code pair: the model config's match_z field
+    overrides = {(f"model.match_{k[6:]}" if k.startswith("match.") else k): v for k, v in (overrides or {}).items()}
     sections = {"model": settings.model_config, "train": settings.train, **settings.techniques}
     sections = apply_overrides(sections, dict(overrides or {}))
     return Settings(settings.model, settings.data, sections["model"], sections["train"],
@@ -120,8 +122,7 @@ def prepare(settings: Settings, data_root=None, rank: int = 0, world_size: int =
     needs_labels = "c" in model.streams
     if needs_labels and source.y is None:
         raise ConfigError(f"{settings.model} needs labels but {settings.data} has none")
-    bernoulli = model.has("decoder") and getattr(model["decoder"], "likelihood", "") == "bernoulli"
-    mode = cfg.binarize if cfg.binarize != "auto" else ("dynamic" if bernoulli and source.is_image else "none")
+    mode = cfg.binarize if cfg.binarize != "auto" else ("dynamic" if model.binary_data and source.is_image else "none")
     x = source.x if mode != "fixed" else binarize(source.x, "fixed", seed=cfg.seed)
     sources = {}
     if "x_u" in model.streams:

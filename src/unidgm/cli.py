@@ -138,7 +138,13 @@ COMMANDS = {"models": cmd_models, "explain": cmd_explain, "train": cmd_train, "e
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # key=value overrides may come before or after options: collect them wherever they stand
+    overrides = [e for e in extra if "=" in e and not e.startswith("-")]
+    if len(overrides) != len(extra) or (overrides and not hasattr(args, "overrides")):
+        parser.error(f"unrecognized arguments: {' '.join(e for e in extra if e not in overrides) or ' '.join(extra)}")
+    if overrides:
+        args.overrides = list(args.overrides) + overrides
     if args.command is None:
         parser.print_help()
         return 0

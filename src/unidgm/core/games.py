@@ -15,7 +15,7 @@ from torch import Tensor
 from .model import Batch, UnifiedModel
 from .objectives import (Objective, elbo_eq12, infogan_objective_eq9, phi_objective_eq3,
                          theta_objective_eq3)
-from .parts import GaussianEncoder
+from .matching import code_match_value
 
 
 def condition(model: UnifiedModel, batch: Batch, key: str = "c") -> Tensor | None:
@@ -76,27 +76,42 @@ def gan_theta(model: UnifiedModel, batch: Batch) -> Objective:
         obj.value = obj.value + _aux_class_term(aux_fake, c)
     if model.has("recogniser"):
         codes = model["prior"].split(z)
-        obj = infogan_objective_eq9(obj, model["recogniser"].log_prob(x_fake, codes["c_cat"], codes["c_cont"]))
+        obj = infogan_objective_eq9(obj, model["recogniser"].log_prob(x_fake, codes.get("c_cat"), codes["c_cont"]))
     obj.aux["logit_fake"] = logit_fake
     return obj
 
 
-def elbo_terms(model: UnifiedModel, x: Tensor, c: Tensor | None) -> tuple[Tensor, Tensor]:
-    """log p̃_θ(x|z) with z ~ q_η(z|x) reparameterised, and the closed-form KL(q_η(z|x) ‖ p(z))."""
+def elbo_terms(model: UnifiedModel, x: Tensor, c: Tensor | None, tool: str = "kl", form: str = "gan"):
+    """log p̃_θ(x|z) with z ~ q_η(z|x) reparameterised, and the code-matching term's KL (or its estimate)."""
     z, mean, log_var = model["encoder"].rsample(x, c)
-    return model["decoder"].log_prob(x, z, c), GaussianEncoder.kl_to_standard_normal(mean, log_var)
+    term, terms = code_match_value(model, x, z, mean, log_var, tool, form)
+    return model["decoder"].log_prob(x, z, c), -term, terms
 
 
-def vae_eq12(model: UnifiedModel, batch: Batch) -> Objective:
-    """Eq. 12 on the batch: each example's ELBO weighted by q^r(y=0|x) from the model's q(y|x).
-
-    With the perfect q_* every real example weighs 1 and generated ones (if any) weigh 0 — the
-    VAE (Lemma 2); with a learned q_φ the weights are D_φ(x) — the AA-VAE (Eq. 17). The sum is
-    normalised by the number of real examples, so q_* gives the VAE loss exactly.
-    """
-    x, c = batch["x"], condition(model, batch)
-    is_real = batch.get("real")
-    log_px, kl = elbo_terms(model, x, c)
-    w = model["discriminator"].q_r_y0(x, c, is_real)
+def real_weights(model: UnifiedModel, batch: Batch, x: Tensor, c: Tensor | None) -> tuple[Tensor, float]:
+    """q^r(y=0|x) from the model's q(y|x) for each example, and the number of real examples."""
+    is_real = batch.get("real") if x is batch["x"] else None
     n_real = float(x.shape[0] if is_real is None else is_real.sum().item())
-    return elbo_eq12(log_px, kl, w, normaliser=n_real)
+    return model["discriminator"].q_r_y0(x, c, is_real), n_real
+
+
+def vae_objective(tool: str = "kl", form: str = "gan"):
+    """Eq. 12 with the code pair matched by ``tool`` (kl: the VAE; adversarial: AAE/AVB style)."""
+    def objective(model: UnifiedModel, batch: Batch) -> Objective:
+        """Eq. 12 on the batch: each example's ELBO weighted by q^r(y=0|x) from the model's q(y|x).
+
+        With the perfect q_* every real example weighs 1 and generated ones (if any) weigh 0 — the
+        VAE (Lemma 2); with a learned q_φ the weights are D_φ(x) — the AA-VAE (Eq. 17). The sum is
+        normalised by the number of real examples, so q_* gives the VAE loss exactly.
+        """
+        x, c = batch["x"], condition(model, batch)
+        log_px, kl, terms = elbo_terms(model, x, c, tool, form)
+        w, n_real = real_weights(model, batch, x, c)
+        obj = elbo_eq12(log_px, kl, w, normaliser=n_real)
+        obj.terms.update(terms)
+        return obj
+    objective.__name__ = f"eq12_{tool}"
+    return objective
+
+
+vae_eq12 = vae_objective("kl")

@@ -30,6 +30,7 @@ ROLES: dict[str, tuple[str, str]] = {
     "iwae": ("IWAE: max log 1/k Σ_i p_θ(x,z_i)/q_η(z_i|x)", "KL to p_θ(z|x) of the k-sample proposal"),
     "eq14_wake": ("Eq. 14 wake: max_θ E_{q_λ(h|x)p_data(x)}[log p_θ(x|h)]", "KL(q_λ(h|x)p_data(x) ‖ p_θ(x,h))"),
     "eq14_sleep": ("Eq. 14 sleep: max_λ E_{p_θ(x|h)p(h)}[log q_λ(h|x)]", "KL(p_θ(x,h) ‖ q_λ(h|x)p(x))"),
+    "rws_wake_q": ("reweighted wake-q: max_λ Σ_i w̃_i log q_λ(h_i|x), h_i ~ q_λ(h|x)", "KL(p_θ(h|x) ‖ q_λ(h|x))"),
     "task": ("supervised task loss on labelled (source) data", ""),
     "cycle": ("cycle reconstruction −‖G'(G(x)) − x‖₁", ""),
     "recon": ("reconstruction E_{q_η(z|x)}[log p_θ(x|z)]", ""),
@@ -90,7 +91,8 @@ class UnifiedModel(nn.Module):
                  x_shape: tuple[int, ...], num_classes: int | None = None, conditional: bool = False,
                  streams: tuple[str, ...] = ("x",), meaning: dict[str, str] | None = None,
                  generative: tuple[str, ...] = (), inference: tuple[str, ...] = (),
-                 matches: tuple[Match, ...] = (), config=None, methods: dict[str, Callable] | None = None):
+                 matches: tuple[Match, ...] = (), config=None, methods: dict[str, Callable] | None = None,
+                 binary_data: bool | None = None):
         super().__init__()
         self.name, self.family = name, family
         self.parts = nn.ModuleDict(parts)
@@ -102,6 +104,9 @@ class UnifiedModel(nn.Module):
         self.matches, self.config = tuple(matches), config
         self.methods = dict(methods or {})
         self.techniques: tuple[str, ...] = ()
+        # train on binarised images? default: when the decoder's likelihood is Bernoulli
+        self.binary_data = binary_data if binary_data is not None else (
+            "decoder" in self.parts and getattr(self.parts["decoder"], "likelihood", "") == "bernoulli")
         for ph in self.phases:
             missing = [p for p in ph.parts if p not in self.parts]
             if missing:
@@ -155,6 +160,8 @@ class UnifiedModel(nn.Module):
         out = self._method("sample", n, labels)
         if out is not None:
             return out
+        if not self.has("prior"):
+            raise NotImplementedError(f"{self.name} has no prior p(z) to sample from")
         was = self.training
         self.eval()
         try:
@@ -179,6 +186,21 @@ class UnifiedModel(nn.Module):
             z, mean, _ = enc.rsample(x, c)
             return z if sample else mean
         return enc(x, c)
+
+    @torch.no_grad()
+    def classify(self, x: Tensor) -> Tensor:
+        """Predicted labels from the model's classifier q(c|x) (semi-supervised VAE, ADA)."""
+        out = self._method("classify", x)
+        if out is not None:
+            return out
+        if not self.has("classifier"):
+            raise NotImplementedError(f"{self.name} has no classifier q(c|x)")
+        was = self.training
+        self.eval()
+        try:
+            return self.parts["classifier"](x).argmax(-1)
+        finally:
+            self.train(was)
 
     def log_weights(self, x: Tensor, k: int, labels: Tensor | None = None) -> Tensor:
         """log p_θ(x, z_i) − log q_η(z_i|x) for z_i ~ q_η(z|x), shape [k, batch] (explicit models)."""

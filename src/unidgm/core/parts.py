@@ -270,7 +270,7 @@ class CodeRecogniser(Part):
         super().__init__()
         self.net, self.n_cat, self.n_cont = net, n_cat, n_cont
 
-    def log_prob(self, x: Tensor, c_cat: Tensor, c_cont: Tensor) -> Tensor:
+    def log_prob(self, x: Tensor, c_cat: Tensor | None, c_cont: Tensor) -> Tensor:
         out = self.net(x, None)
         logits, mean = out[:, : self.n_cat], out[:, self.n_cat:]
         lp = -F.cross_entropy(logits, c_cat.argmax(-1), reduction="none") if self.n_cat else 0.0
@@ -285,3 +285,67 @@ class FeatureExtractor(ImplicitGenerator):
 
     def forward(self, z: Tensor, c: Tensor | None = None) -> Tensor:
         return self.net(z, None)
+
+
+class CodeDiscriminator(Discriminator):
+    """q_ψ(y|z) in code space (AAE), or q_ψ(y|x,z) over joint pairs when ``joint`` (AVB's T(x,z)).
+
+    y=1 for prior codes, y=0 for inferred codes; the net sees z, and x flattened when joint.
+    """
+
+    symbol, equation, description = "q_ψ(y|z)", "Eq. 3 in code space", "code-space discriminator"
+
+    def __init__(self, net: nn.Module, joint: bool = False):
+        super().__init__(net)
+        self.joint = joint
+        if joint:
+            self.symbol, self.description = "q_ψ(y|x,z)", "joint (x, z) density-ratio discriminator T(x,z)"
+
+    def forward(self, z: Tensor, x: Tensor | None = None) -> Tensor:
+        return self.net(z, x.flatten(1) if self.joint else None)[:, 0]
+
+
+class ImplicitEncoder(Part):
+    """An implicit q_η(z|x): z = f_η(x, ε) with ε fed into the net — samples but no density (AVB)."""
+
+    symbol, description = "q_η(z|x,y)", "implicit encoder z = f_η(x, ε)"
+
+    def __init__(self, net: nn.Module, dim: int):
+        super().__init__()
+        self.net, self.dim = net, dim
+
+    def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:
+        return self.net(x, c)
+
+    def rsample(self, x: Tensor, c: Tensor | None = None, k: int | None = None):
+        """A sample z (no mean or log-variance: the density is not available)."""
+        if k is not None:
+            xk = x.unsqueeze(0).expand(k, *x.shape).reshape(-1, *x.shape[1:])
+            ck = None if c is None else c.unsqueeze(0).expand(k, *c.shape).reshape(-1, c.shape[-1])
+            return self.net(xk, ck).reshape(k, x.shape[0], -1), None, None
+        return self.net(x, c), None, None
+
+
+class ImplicitPrior(Part):
+    """A prior p(z) that can only be sampled: a ring mixture or a swiss roll (AAE's implicit priors)."""
+
+    symbol = "p(z|y)"
+
+    def __init__(self, dim: int, kind: str = "mixture", modes: int = 10):
+        super().__init__()
+        if kind == "swissroll" and dim != 2:
+            raise ValueError(f"the swiss-roll prior is 2-D; set z_dim=2 (got {dim})")
+        self.dim, self.kind, self.modes = dim, kind, modes
+        self.description = f"implicit {kind} prior (samples only)"
+        self.register_buffer("_anchor", torch.zeros(()), persistent=False)
+
+    def sample(self, n: int) -> Tensor:
+        dev = self._anchor.device
+        if self.kind == "swissroll":
+            t = torch.sqrt(torch.rand(n, device=dev)) * 3 * math.pi + math.pi / 2
+            return torch.stack([t * torch.cos(t), t * torch.sin(t)], 1) / 4 + 0.05 * torch.randn(n, 2, device=dev)
+        k = torch.randint(self.modes, (n,), device=dev).float() * (2 * math.pi / self.modes)
+        z = 0.5 * torch.randn(n, self.dim, device=dev)
+        z[:, 0] += 2.5 * torch.cos(k)
+        z[:, 1 % self.dim] += 2.5 * torch.sin(k)
+        return z

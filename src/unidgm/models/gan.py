@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import Config, checked, one_of, positive
+from ..core.matching import TOOLS, check_tool
+from ..errors import ConfigError
 from ..core import DataSpec, Discriminator, GaussianPrior, ImplicitGenerator, Match, Phase, UnifiedModel
 from ..core.games import gan_phi, gan_theta
 from ..nets import ARCHS, critic_net, generator_net
@@ -27,6 +29,8 @@ class GANConfig(Config):
     hidden: tuple[int, ...] = checked((256, 256), (lambda v: all(h > 0 for h in v), "sizes must be > 0"), "MLP widths")
     lr: float = checked(2e-4, positive, "Adam learning rate of both phases")
     d_steps: int = checked(1, positive, "the generator updates every d_steps steps")
+    match_x: str = checked("adversarial", one_of(*TOOLS), "tool for p_θ(x|y=0) ~ p_data(x) (only adversarial: "
+                           "neither side has a density)")
 
 
 def adversarial_phases(cfg, theta_parts=("generator",)) -> list[Phase]:
@@ -36,20 +40,35 @@ def adversarial_phases(cfg, theta_parts=("generator",)) -> list[Phase]:
             Phase("theta", theta_parts, gan_theta, "eq3_theta", every=cfg.d_steps, optim=adam, over="fake")]
 
 
-def gan_parts(cfg, spec: DataSpec, *, cond: int = 0, aux_classes: int = 0, prior=None) -> dict:
+def gan_parts(cfg, spec: DataSpec, *, g_cond: int = 0, d_cond: int = 0, aux_classes: int = 0, prior=None) -> dict:
+    """Prior, implicit generator G_θ(z[, c]) and discriminator D_φ(x[, c]) (with an ACGAN class head)."""
     prior = prior or GaussianPrior(cfg.z_dim)
     return {"prior": prior,
-            "generator": ImplicitGenerator(generator_net(cfg.arch, prior.dim, spec.x_shape, cond, cfg.hidden)),
-            "discriminator": Discriminator(critic_net(cfg.arch, spec.x_shape, 1 + aux_classes, cond, cfg.hidden),
+            "generator": ImplicitGenerator(generator_net(cfg.arch, prior.dim, spec.x_shape, g_cond, cfg.hidden)),
+            "discriminator": Discriminator(critic_net(cfg.arch, spec.x_shape, 1 + aux_classes, d_cond, cfg.hidden),
                                            aux_classes)}
+
+
+def gan_model(name: str, cfg, spec: DataSpec, parts: dict, *, conditional: bool = False, **kw) -> UnifiedModel:
+    """A member of the GAN family: the generator is [inference], the discriminator [generative] (Table 1)."""
+    check_tool(MATCH_X, cfg.match_x, left_density=False, right_density=False, allowed=("adversarial",))
+    kw.setdefault("phases", adversarial_phases(cfg))
+    return UnifiedModel(name, "GAN", parts, kw.pop("phases"), x_shape=spec.x_shape, num_classes=spec.num_classes,
+                        conditional=conditional, streams=("x", "c") if conditional else ("x",),
+                        generative=("discriminator",), inference=("generator", "recogniser"),
+                        matches=(MATCH_X,), config=cfg, **kw)
+
+
+def need_labels(spec: DataSpec, name: str) -> int:
+    if not spec.num_classes:
+        raise ConfigError(f"{name} needs labelled data (e.g. --data digits or mnist)")
+    return spec.num_classes
 
 
 @register_model("gan", config=GANConfig, family="GAN")
 def build_gan(cfg: GANConfig, spec: DataSpec) -> UnifiedModel:
     """GAN: implicit generator vs discriminator, non-saturating (Eq. 3/5)."""
-    return UnifiedModel("gan", "GAN", gan_parts(cfg, spec), adversarial_phases(cfg), x_shape=spec.x_shape,
-                        num_classes=spec.num_classes, generative=("discriminator",), inference=("generator",),
-                        matches=(MATCH_X,), config=cfg)
+    return gan_model("gan", cfg, spec, gan_parts(cfg, spec))
 
 
-__all__ = ["GANConfig", "build_gan", "adversarial_phases", "gan_parts", "MATCH_X"]
+__all__ = ["GANConfig", "build_gan", "adversarial_phases", "gan_parts", "gan_model", "need_labels", "MATCH_X"]

@@ -4,6 +4,7 @@ Table 1, VAE column: z is latent and x visible; the decoder p_θ(x|z,y) (Eq. 13)
 the encoder q_η(z|x,y) and the perfect discriminator q_*(y|x) are inference. One phase, the
 paper's wake phase extended (Eq. 14), maximises Eq. 12 in θ and η, minimising
 KL(q_η(z|x,y) q^r_*(y|x) ‖ p_θ(z,y|x)) (Lemma 2). Techniques: adversary activation (AA-VAE, Eq. 17).
+The code pair q_η(z|x) ~ p(z) is matched by ``match_z``: kl (the VAE) or adversarial (AAE-style).
 """
 
 from __future__ import annotations
@@ -11,44 +12,69 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import Config, checked, one_of, positive
-from ..core import (DataSpec, ExplicitGenerator, GaussianEncoder, GaussianPrior, Match, PerfectDiscriminator,
-                    Phase, UnifiedModel)
-from ..core.games import vae_eq12
+from ..core import (CodeDiscriminator, DataSpec, ExplicitGenerator, GaussianEncoder, GaussianPrior, Match,
+                    PerfectDiscriminator, Phase, UnifiedModel)
+from ..core.games import vae_objective
+from ..core.matching import check_tool, code_phi_objective
 from ..nets import MLP
 from ..registry import register_model
 
 VAE_MEANING = {"x": "data / generations", "y": "real/fake indicator (degenerate)", "z": "code vector"}
-MATCH_Z_KL = Match("z", "q_η(z|x)", "p(z)", "kl")
+MATCH_Z = Match("z", "q_η(z|x)", "p(z)", "kl")
 MATCH_X_RECON = Match("x", "p_θ(x|z)", "p_data(x)", "reconstruction")
+widths = (lambda v: all(h > 0 for h in v), "sizes must be > 0")
 
 
 @dataclass
 class VAEConfig(Config):
     z_dim: int = checked(50, positive, "code size (the paper's MNIST VAE: 50)")
-    hidden: tuple[int, ...] = checked((500, 500), (lambda v: all(h > 0 for h in v), "sizes must be > 0"),
-                                      "MLP widths (the paper's MNIST VAE: 500-500)")
+    hidden: tuple[int, ...] = checked((500, 500), widths, "MLP widths (the paper's MNIST VAE: 500-500)")
     likelihood: str = checked("bernoulli", one_of("bernoulli", "gaussian"), "decoder likelihood")
     lr: float = checked(1e-3, positive, "Adam learning rate")
+    match_z: str = checked("kl", one_of("kl", "adversarial"), "tool for q_η(z|x) ~ p(z) (CLI: match.z=...)")
 
 
-def vae_parts(cfg, spec: DataSpec, cond: int = 0) -> dict:
-    """Prior, explicit decoder, Gaussian encoder and the perfect discriminator q_*."""
-    return {"prior": GaussianPrior(cfg.z_dim),
-            "decoder": ExplicitGenerator(MLP((cfg.z_dim,), spec.x_shape, cfg.hidden, cond), cfg.likelihood, spec.x_shape),
-            "encoder": GaussianEncoder(MLP(spec.x_shape, (2 * cfg.z_dim,), cfg.hidden, cond), cfg.z_dim),
-            "discriminator": PerfectDiscriminator()}
+def vae_parts(cfg, spec: DataSpec, cond: int = 0, encoder=None, prior=None) -> dict:
+    """Prior, explicit decoder, (Gaussian) encoder, the perfect q_* and, if adversarial, a code discriminator."""
+    parts = {"prior": prior or GaussianPrior(cfg.z_dim),
+             "decoder": ExplicitGenerator(MLP((cfg.z_dim,), spec.x_shape, cfg.hidden, cond), cfg.likelihood,
+                                          spec.x_shape),
+             "encoder": encoder or GaussianEncoder(MLP(spec.x_shape, (2 * cfg.z_dim,), cfg.hidden, cond), cfg.z_dim),
+             "discriminator": PerfectDiscriminator()}
+    if cfg.match_z == "adversarial":
+        joint = not isinstance(parts["encoder"], GaussianEncoder)  # an implicit q_η(z|x) needs T(x, z)
+        net = MLP((cfg.z_dim,), (1,), cfg.hidden, cond_dim=_numel(spec.x_shape) if joint else 0, act="leaky")
+        parts["code_discriminator"] = CodeDiscriminator(net, joint=joint)
+    return parts
 
 
-def vae_model(name: str, cfg, spec: DataSpec, *, conditional: bool = False, objective=vae_eq12,
-              role="eq12", **kw) -> UnifiedModel:
-    """The VAE family's one phase, ``theta_eta``, moving the decoder (θ) and the encoder (η)."""
-    cond = spec.num_classes if conditional else 0
-    phase = Phase("theta_eta", ("decoder", "encoder"), objective, role, optim={"lr": cfg.lr, "betas": (0.9, 0.999)})
+def _numel(shape) -> int:
+    out = 1
+    for s in shape:
+        out *= s
+    return out
+
+
+def vae_model(name: str, cfg, spec: DataSpec, *, conditional: bool = False, objective=None, role="eq12",
+              form: str = "gan", extra_parts: tuple[str, ...] = (), **kw) -> UnifiedModel:
+    """The VAE family: a ``theta_eta`` phase moving decoder (θ) and encoder (η) — plus, when the code
+    pair is matched adversarially, a ``psi`` phase training the code discriminator (Eq. 3 in z-space).
+    """
+    parts = kw.pop("parts", None) or vae_parts(cfg, spec, spec.num_classes if conditional else 0)
+    enc_density = isinstance(parts["encoder"], GaussianEncoder)
+    prior_density = hasattr(parts["prior"], "log_prob")
+    match_z = check_tool(MATCH_Z, cfg.match_z, enc_density, prior_density, allowed=("kl", "adversarial"))
+    adam = {"lr": cfg.lr, "betas": (0.9, 0.999)}
+    phases = [Phase("theta_eta", ("decoder", "encoder", *extra_parts), objective or vae_objective(cfg.match_z, form),
+                    role, optim=adam)]
+    if cfg.match_z == "adversarial":
+        phases.insert(0, Phase("psi", ("code_discriminator",), code_phi_objective, "eq3_phi",
+                               optim={"lr": cfg.lr, "betas": (0.5, 0.999)}))
     kw.setdefault("streams", ("x", "c") if conditional else ("x",))
-    return UnifiedModel(name, "VAE", kw.pop("parts", None) or vae_parts(cfg, spec, cond), [phase],
-                        x_shape=spec.x_shape, num_classes=spec.num_classes, conditional=conditional,
-                        meaning=VAE_MEANING, generative=("decoder",), inference=("encoder", "discriminator"),
-                        matches=(MATCH_X_RECON, MATCH_Z_KL), config=cfg, **kw)
+    kw.setdefault("matches", (MATCH_X_RECON, match_z))
+    return UnifiedModel(name, "VAE", parts, phases, x_shape=spec.x_shape, num_classes=spec.num_classes,
+                        conditional=conditional, meaning=VAE_MEANING, generative=("decoder",),
+                        inference=("encoder", "discriminator", "classifier"), config=cfg, **kw)
 
 
 @register_model("vae", config=VAEConfig, family="VAE")

@@ -58,8 +58,10 @@ class AdversaryActivation(Technique):
 
     @classmethod
     def applies_to(cls, model: UnifiedModel) -> bool:
+        # Eq. 17 rewrites Eq. 12: the perfect q_* weighting explicit ELBOs whose code pair is matched by KL
         return (model.has("discriminator") and isinstance(model["discriminator"], PerfectDiscriminator)
-                and model.has("decoder") and any("eq12" in ph.roles for ph in model.phases))
+                and model.has("decoder") and any("eq12" in ph.roles for ph in model.phases)
+                and any(m.space == "z" and m.tool == "kl" for m in model.matches))
 
     @classmethod
     def apply(cls, model: UnifiedModel, cfg: AAConfig) -> UnifiedModel:

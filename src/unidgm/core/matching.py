@@ -1,0 +1,68 @@
+"""Matching tools per pair of distributions (the symmetric view, Sec. A of the paper's supplement).
+
+For each pair a model matches, the tool is a choice: ``kl`` (needs both densities: closed form or
+Monte Carlo), ``adversarial`` (a discriminator estimates the density ratio: Eq. 3 in the pair's
+space) or ``reconstruction`` (a likelihood term). This module holds the code-space tools once;
+models pick them by configuration (``match.z=kl|adversarial``).
+
+Code-space adversary convention: y=1 for prior codes z ~ p(z) (the "data" of code space), y=0
+for inferred codes z ~ q_η(z|x) (the "generations"), exactly as the AAE swaps x and z of a GAN.
+At the optimum its logit is log p(z)/q_η(z|x), so −E_q[logit] estimates KL(q_η(z|x) ‖ p(z)).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from ..errors import ConfigError
+from .model import Match
+from .objectives import Objective, phi_objective_eq3, theta_objective_eq3
+from .parts import GaussianEncoder, GaussianPrior
+
+TOOLS = ("kl", "adversarial", "reconstruction")
+
+
+def check_tool(match: Match, tool: str, left_density: bool, right_density: bool, allowed=TOOLS) -> Match:
+    """The match with ``tool``, or a clear refusal naming the side that lacks what the tool needs."""
+    if tool not in allowed:
+        raise ConfigError(f"tool {tool!r} is not available for the {match.space} pair ({match.left} ~ {match.right}); "
+                          f"choose one of: {', '.join(allowed)}")
+    if tool == "kl" and not (left_density and right_density):
+        lacking = " and ".join(s for s, has in ((match.left, left_density), (match.right, right_density)) if not has)
+        raise ConfigError(f"match.{match.space}=kl needs the densities of both sides, but {lacking} can only be "
+                          f"sampled (implicit); use match.{match.space}=adversarial")
+    return Match(match.space, match.left, match.right, tool)
+
+
+def code_phi_objective(model, batch) -> Objective:
+    """Eq. 3 for the code-space discriminator ψ: prior codes (y=1) vs inferred codes (y=0), held fixed."""
+    x = batch["x"]
+    c = model.onehot(batch["c"], x.shape[0]) if model.conditional else None
+    with torch.no_grad():
+        z_q = model["encoder"].rsample(x, c)[0]
+    z_p = model["prior"].sample(x.shape[0])
+    d = model["code_discriminator"]
+    cond_x = x if d.joint else None
+    return phi_objective_eq3(d(z_p, cond_x), d(z_q, cond_x))
+
+
+def code_match_value(model, x: Tensor, z: Tensor, mean: Tensor | None, log_var: Tensor | None, tool: str,
+                     form: str = "gan") -> tuple[Tensor, dict]:
+    """The per-example term that pulls q_η(z|x) towards p(z), to *add* to the reconstruction term.
+
+    kl: −KL(q_η(z|x) ‖ p(z)), closed form for a Gaussian encoder and prior. adversarial: Eq. 3's
+    θ side in code space, log q^r_ψ(y=0|z) (form 'gan', the AAE) or the density-ratio estimate
+    of −KL, the logit itself (form 'ratio', adversarial variational Bayes).
+    """
+    if tool == "kl":
+        if mean is None or not isinstance(model["prior"], GaussianPrior):
+            raise ConfigError("match.z=kl needs a Gaussian encoder and prior; use match.z=adversarial")
+        kl = GaussianEncoder.kl_to_standard_normal(mean, log_var)
+        return -kl, {"kl_z": kl.mean().detach()}
+    d = model["code_discriminator"]
+    logit = d(z, x if d.joint else None)
+    if form == "ratio":
+        return logit, {"kl_z_adversarial": (-logit).mean().detach()}
+    term = theta_objective_eq3(logit).value
+    return term, {"log_qr_psi_z": term.mean().detach(), "kl_z_adversarial": (-logit).mean().detach()}

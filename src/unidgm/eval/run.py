@@ -1,0 +1,158 @@
+"""Evaluate a run folder: every metric family that applies to its model and data → metrics.json."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from ..errors import ConfigError, did_you_mean
+from . import METRICS
+from .accuracy import classification_accuracy
+from .classifier import get_classifier
+from .likelihood import importance_sampled_log_likelihood
+from .modes import mode_metrics
+from .scores import classifier_fid, classifier_inception_score, conditional_accuracy
+
+
+def writable_cache(data_root=None) -> Path:
+    """Where trained domain classifiers are cached: the data root if writable, else ~/.cache/unidgm."""
+    from ..data import data_root as resolve_root
+    root = resolve_root(data_root)
+    if os.access(root, os.W_OK) or (not root.exists() and os.access(root.parent, os.W_OK)):
+        return root
+    return Path(os.environ.get("UNIDGM_CACHE", Path.home() / ".cache" / "unidgm"))
+
+
+def applicable(model, test) -> list[str]:
+    """The metric families that make sense for this model on this data."""
+    out = []
+    explicit = model.has("decoder") and model.has("encoder") or "elbo" in model.methods
+    if explicit:
+        out.append("elbo")
+        try:
+            model.log_weights(test.x[:2].to(model.device), 1)
+            out.append("log_likelihood")
+        except (NotImplementedError, TypeError, AttributeError):
+            pass
+    can_sample = model.has("prior") and (model.has("generator") or model.has("decoder"))
+    if can_sample and test.is_image and test.y is not None:
+        out += ["inception_score", "fid"] + (["cond_accuracy"] if model.conditional else [])
+    if can_sample and test.modes is not None:
+        out.append("modes")
+    if model.has("classifier") and "x_t" not in model.streams and test.y is not None:
+        out.append("ssl_accuracy")
+    if "x_t" in model.streams and model.has("classifier"):
+        out.append("da_accuracy")
+    return out
+
+
+def test_inputs(model, x: torch.Tensor, seed: int = 0) -> tuple[torch.Tensor, str]:
+    """The test set as the model sees it: a *fixed* binarisation (recorded) for Bernoulli decoders."""
+    if model.binary_data and x.dim() == 4:
+        from ..data import binarize
+        return binarize(x, "fixed", seed=seed), f"fixed Bernoulli binarisation, seed {seed}"
+    return x, "none"
+
+
+def evaluate_run(run_dir, metrics: list[str] | None = None, *, data_root=None, n_samples: int = 10000, k: int = 1000,
+                 max_test: int | None = None, splits: int = 10, seed: int = 0, progress: bool = True) -> dict:
+    """Compute ``metrics`` (default: all that apply) for the run and write ``RUN/metrics.json``."""
+    from ..api import load, read_settings
+    from ..data import domain_pair, domain_pair_names, get_dataset
+    unknown = [m for m in metrics or [] if m not in METRICS]
+    if unknown:
+        raise ConfigError(f"unknown metric(s) {unknown}." + did_you_mean(unknown[0], METRICS))
+    if not 1 <= k <= 5000:
+        raise ConfigError(f"k={k}: the importance-sampled log-likelihood takes 1 <= k <= 5000")
+    settings = read_settings(run_dir)
+    model = load(run_dir)
+    paired = settings.data in domain_pair_names()
+    if paired:
+        source, target = domain_pair(settings.data, "test", data_root, seed=settings.train.seed)
+        train = test = source
+    else:
+        train = get_dataset(settings.data, "train", data_root, seed=settings.train.seed)
+        test = get_dataset(settings.data, "test", data_root, seed=settings.train.seed + 1)
+    if max_test:
+        test = test.subset(torch.arange(min(max_test, len(test))))
+    wanted = metrics or applicable(model, test)
+    missing = [m for m in wanted if m not in applicable(model, test)]
+    if missing:
+        raise ConfigError(f"metric(s) {missing} do not apply to {settings.model} on {settings.data}; "
+                          f"these do: {', '.join(applicable(model, test)) or 'none'}")
+    torch.manual_seed(seed)
+    result: dict = {"run": str(run_dir), "model": settings.model, "data": settings.data,
+                    "techniques": list(settings.techniques), "evaluated": time.strftime("%Y-%m-%dT%H:%M:%S")}
+    x_test, binarisation = test_inputs(model, test.x, seed)
+    with torch.no_grad():
+        if "elbo" in wanted:
+            vals = torch.cat([model.elbo(x_test[i:i + 500]) for i in range(0, len(x_test), 500)])
+            result["elbo"] = {"value": float(vals.mean()), "n_test": len(x_test), "binarisation": binarisation}
+        if "log_likelihood" in wanted:
+            ll = importance_sampled_log_likelihood(model.log_weights, x_test, k=k, progress=progress)
+            result["log_likelihood"] = {"value": float(ll.mean()), "k": k, "n_test": len(x_test),
+                                        "binarisation": binarisation}
+    if {"inception_score", "fid", "cond_accuracy"} & set(wanted):
+        result.update(sample_quality(model, settings.data, train, test, wanted, n_samples, splits, data_root, progress))
+    if "modes" in wanted:
+        samples = model.sample(n_samples)
+        result["modes"] = mode_metrics(samples, test.modes, test.mode_std)
+        result["modes"] = {k_: (v.tolist() if torch.is_tensor(v) else v) for k_, v in result["modes"].items()}
+    if "ssl_accuracy" in wanted:
+        result["ssl_accuracy"] = {"value": classification_accuracy(model.classify, test.x, test.y),
+                                  "n_test": len(test.x)}
+    if "da_accuracy" in wanted:
+        src, tgt = domain_pair(settings.data, "test", data_root, seed=settings.train.seed)
+        result["da_accuracy"] = {"target": classification_accuracy(model.classify, tgt.x, tgt.y),
+                                 "source": classification_accuracy(model.classify, src.x, src.y),
+                                 "lam": getattr(settings.model_config, "lam", None)}
+    out = Path(run_dir) / "metrics.json"
+    out.write_text(json.dumps(result, indent=2, default=float))
+    return result
+
+
+def sample_quality(model, data_name, train, test, wanted, n_samples, splits, data_root, progress) -> dict:
+    """Classifier-based scores of generated samples: IS, classifier-FID, conditional accuracy."""
+    clf, acc = get_classifier(data_name, train, test, writable_cache(data_root), progress=progress)
+    labels = torch.arange(n_samples) % model.num_classes if model.conditional else None
+    chunks = []
+    for i in range(0, n_samples, 500):
+        m = min(500, n_samples - i)
+        chunks.append(model.sample(m, None if labels is None else labels[i:i + m]).cpu())
+    samples = torch.cat(chunks)
+    out = {"classifier": {"test_accuracy": acc, "note": "our domain classifier, not Inception"}}
+    if "inception_score" in wanted:
+        mean, std = classifier_inception_score(clf, samples, splits=splits)
+        out["inception_score"] = {"mean": mean, "std": std, "n_samples": n_samples, "splits": splits}
+    if "fid" in wanted:
+        real = test.x[:n_samples]
+        out["fid"] = {"value": classifier_fid(clf, real, samples), "kind": "classifier-FID (not Inception-FID)",
+                      "n_real": len(real), "n_fake": n_samples}
+    if "cond_accuracy" in wanted:
+        out["cond_accuracy"] = {"value": conditional_accuracy(clf, samples, labels), "n_samples": n_samples}
+    return out
+
+
+def format_metrics(result: dict) -> str:
+    """A small two-column table of the headline numbers."""
+    rows = []
+    for key, val in result.items():
+        if not isinstance(val, dict):
+            continue
+        if "value" in val:
+            rows.append((key, f"{val['value']:.4f}"))
+        elif "mean" in val:
+            rows.append((key, f"{val['mean']:.4f} ± {val['std']:.4f}"))
+        elif key == "modes":
+            rows.append((key, f"{val['modes_captured']} captured, {val['high_quality_fraction']:.3f} high quality, "
+                              f"KL {val['kl_to_uniform']:.3f}"))
+        elif key == "da_accuracy":
+            rows.append((key, f"target {val['target']:.4f}, source {val['source']:.4f}"))
+        elif key == "classifier":
+            rows.append(("classifier test acc.", f"{val['test_accuracy']:.4f}"))
+    width = max((len(r[0]) for r in rows), default=6)
+    return "\n".join(f"{a.ljust(width)}  {b}" for a, b in rows)

@@ -1,0 +1,71 @@
+"""CycleGAN (Zhu et al. 2017): two ADA/GAN games in opposite directions plus cycle reconstruction.
+
+G_ab maps domain A (stream x) to B (stream x_t) and G_ba back; D_b and D_a recognise real from
+translated examples (Eq. 3, φ); the generators recognise the reversed labels (Eq. 3, θ) and
+reconstruct each example through the cycle, −λ‖G_ba(G_ab(a)) − a‖₁ − λ‖G_ab(G_ba(b)) − b‖₁.
+"""
+
+from dataclasses import dataclass
+
+import torch
+
+from ..config import Config, checked, one_of, positive
+from ..core import (DataSpec, Discriminator, ImplicitGenerator, Match, Objective, Phase, UnifiedModel,
+                    phi_objective_eq3, theta_objective_eq3)
+from ..nets import ARCHS, critic_net, generator_net
+from ..registry import register_model
+
+
+@dataclass
+class CycleGANConfig(Config):
+    hidden: tuple[int, ...] = checked((128, 128), (lambda v: all(h > 0 for h in v), "sizes must be > 0"), "MLP widths")
+    arch: str = checked("mlp", one_of(*ARCHS), "discriminator family")
+    cycle: float = checked(10.0, positive, "weight λ of the cycle reconstruction")
+    lr: float = checked(2e-4, positive, "Adam learning rate")
+
+
+def translations(model: UnifiedModel, batch):
+    a, b = batch["x"], batch["x_t"]
+    return a, b, model["generator"](a), model["generator_ba"](b)
+
+
+def cyclegan_phi(model: UnifiedModel, batch) -> Objective:
+    """Eq. 3 for φ, twice: D_b on real B vs G_ab(A), D_a on real A vs G_ba(B) (translations held fixed)."""
+    with torch.no_grad():
+        a, b, ab, ba = translations(model, batch)
+    return Objective.cat(phi_objective_eq3(model["discriminator"](b), model["discriminator"](ab)),
+                         phi_objective_eq3(model["discriminator_a"](a), model["discriminator_a"](ba)))
+
+
+def cyclegan_theta(model: UnifiedModel, batch) -> Objective:
+    """Eq. 3 for θ on both translations + the cycle reconstruction term."""
+    a, b, ab, ba = translations(model, batch)
+    adv_b = theta_objective_eq3(model["discriminator"](ab)).value
+    adv_a = theta_objective_eq3(model["discriminator_a"](ba)).value
+    cyc_a = (model["generator_ba"](ab) - a).abs().flatten(1).sum(1)
+    cyc_b = (model["generator"](ba) - b).abs().flatten(1).sum(1)
+    value = adv_a + adv_b - model.config.cycle * (cyc_a + cyc_b)
+    return Objective(value, terms={"cycle_l1": (cyc_a + cyc_b).mean().detach(), "log_qr_phi": (adv_a + adv_b).mean().detach()})
+
+
+@register_model("cyclegan", config=CycleGANConfig, family="GAN")
+def build_cyclegan(cfg: CycleGANConfig, spec: DataSpec) -> UnifiedModel:
+    """CycleGAN: two GAN games in opposite directions + cycle reconstruction."""
+    numel = 1
+    for s in spec.x_shape:
+        numel *= s
+    gen = lambda: ImplicitGenerator(generator_net("mlp", numel, spec.x_shape, 0, cfg.hidden))  # noqa: E731
+    disc = lambda: Discriminator(critic_net(cfg.arch, spec.x_shape, 1, 0, cfg.hidden))  # noqa: E731
+    parts = {"generator": gen(), "generator_ba": gen(), "discriminator": disc(), "discriminator_a": disc()}
+    parts["generator"].description, parts["generator_ba"].description = "translator G_ab: A → B", "translator G_ba: B → A"
+    adam = {"lr": cfg.lr, "betas": (0.5, 0.999)}
+    phases = [Phase("phi", ("discriminator", "discriminator_a"), cyclegan_phi, "eq3_phi", optim=adam),
+              Phase("theta", ("generator", "generator_ba"), cyclegan_theta, ("eq3_theta", "cycle"), optim=adam,
+                    over="both")]
+    translate = lambda m, x: m["generator"](x)  # noqa: E731
+    return UnifiedModel("cyclegan", "GAN", parts, phases, x_shape=spec.x_shape, num_classes=spec.num_classes,
+                        streams=("x", "x_t"), meaning={"x": "translations", "y": "real/translated", "z": "source-domain example"},
+                        generative=("discriminator", "discriminator_a"), inference=("generator", "generator_ba"),
+                        config=cfg, methods={"translate": translate},
+                        matches=(Match("B", "G_ab(A)", "p_B", "adversarial"), Match("A", "G_ba(B)", "p_A", "adversarial"),
+                                 Match("A", "G_ba(G_ab(a))", "a", "reconstruction")))

@@ -1,0 +1,80 @@
+"""Semi-supervised VAE, "M2" (Kingma et al. 2014), as Eq. 12 over labelled and unlabelled data.
+
+Labelled (x, c): L(x,c) = E_q[log p_θ(x|z,c)] − KL(q_η(z|x,c) ‖ p(z)) + log p(c) + α log q(c|x).
+Unlabelled x: U(x) = Σ_c q(c|x) [L(x,c) without the α term] + H(q(c|x)); the classifier q(c|x) is
+an inference part. Each example is weighted by q^r(y=0|x) (q_*: 1 on data), so adversary
+activation (AA-SVAE, Eq. 17) adds generated samples with their labels, which train the
+classifier too. Test ELBO is U(x) (labels unseen); accuracy is q(c|x)'s.
+"""
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from ..config import checked, positive
+from ..core import CategoricalEncoder, DataSpec, GaussianEncoder, Objective, UnifiedModel, elbo_eq12
+from ..core.games import condition, elbo_terms, real_weights
+from ..nets import MLP
+from ..registry import register_model
+from .gan import need_labels
+from .vae import VAEConfig, vae_model, vae_parts
+
+
+@dataclass
+class SVAEConfig(VAEConfig):
+    alpha: float = checked(50.0, positive, "weight of the classification term α log q(c|x) on labelled data")
+
+
+def unlabelled_bound(model: UnifiedModel, x):
+    """U(x) per example, and q(c|x): the label is summed out under the classifier."""
+    n, k = x.shape[0], model.num_classes
+    logits = model["classifier"](x)
+    probs = logits.softmax(-1)
+    labels = torch.arange(k, device=x.device).repeat_interleave(n)
+    log_px, kl, _ = elbo_terms(model, x.repeat(k, *[1] * (x.dim() - 1)), F.one_hot(labels, k).float())
+    per_label = (log_px - kl).reshape(k, n).T - math.log(k)  # + log p(c), uniform
+    entropy = -(probs * logits.log_softmax(-1)).sum(-1)
+    return (probs * per_label).sum(-1) + entropy
+
+
+def svae_objective(model: UnifiedModel, batch) -> Objective:
+    """Eq. 12 on labelled (x, c) and unlabelled x_u, each half averaged over its real examples."""
+    x, c = batch["x"], condition(model, batch)
+    log_px, kl, _ = elbo_terms(model, x, c)
+    log_q_c = model["classifier"].log_prob(batch["c"], x)
+    labelled = log_px - kl - math.log(model.num_classes) + model.config.alpha * log_q_c
+    unlabelled = unlabelled_bound(model, batch["x_u"])
+    w_l, n_l = real_weights(model, batch, x, c)
+    w_u, n_u = real_weights(model, batch, batch["x_u"], None)
+    obj = elbo_eq12(torch.cat([labelled, unlabelled]), torch.zeros_like(torch.cat([labelled, unlabelled])),
+                    torch.cat([w_l / n_l, w_u / n_u]), normaliser=1.0)
+    obj.terms.update(labelled_bound=(log_px - kl).mean().detach(), unlabelled_bound=unlabelled.mean().detach(),
+                     log_q_c=log_q_c.mean().detach(), elbo=unlabelled.mean().detach())
+    return obj
+
+
+def svae_log_weights(model: UnifiedModel, x, k: int, labels=None):
+    """log p(x,z,c) − log q(z|x,c)q(c|x) for (z, c) ~ q, shape [k, batch]: the label is latent too."""
+    logits = model["classifier"](x).log_softmax(-1)
+    c_idx = torch.distributions.Categorical(logits=logits).sample((k,))  # [k, B]
+    log_qc = logits.unsqueeze(0).expand(k, -1, -1).gather(-1, c_idx.unsqueeze(-1)).squeeze(-1)
+    c = F.one_hot(c_idx.reshape(-1), model.num_classes).float()
+    xk = x.repeat(k, *[1] * (x.dim() - 1))
+    z, mean, log_var = model["encoder"].rsample(xk, c)
+    log_w = (model["decoder"].log_prob(xk, z, c) + model["prior"].log_prob(z)
+             - GaussianEncoder.log_prob_of(z, mean, log_var) - math.log(model.num_classes))
+    return log_w.reshape(k, -1) - log_qc
+
+
+@register_model("svae", config=SVAEConfig, family="VAE")
+def build_svae(cfg: SVAEConfig, spec: DataSpec) -> UnifiedModel:
+    """Semi-supervised VAE (M2): labelled + unlabelled data, classifier q(c|x)."""
+    k = need_labels(spec, "svae")
+    parts = vae_parts(cfg, spec, cond=k)
+    parts["classifier"] = CategoricalEncoder(MLP(spec.x_shape, (k,), cfg.hidden), k)
+    methods = {"elbo": lambda m, x, labels=None: unlabelled_bound(m, x),
+               "log_weights": svae_log_weights}
+    return vae_model("svae", cfg, spec, conditional=True, parts=parts, objective=svae_objective,
+                     extra_parts=("classifier",), streams=("x", "c", "x_u"), methods=methods)
