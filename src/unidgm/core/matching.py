@@ -25,13 +25,13 @@ TOOLS = ("kl", "adversarial", "reconstruction")
 
 def check_tool(match: Match, tool: str, left_density: bool, right_density: bool, allowed=TOOLS) -> Match:
     """The match with ``tool``, or a clear refusal naming the side that lacks what the tool needs."""
-    if tool not in allowed:
-        raise ConfigError(f"tool {tool!r} is not available for the {match.space} pair ({match.left} ~ {match.right}); "
-                          f"choose one of: {', '.join(allowed)}")
     if tool == "kl" and not (left_density and right_density):
         lacking = " and ".join(s for s, has in ((match.left, left_density), (match.right, right_density)) if not has)
         raise ConfigError(f"match.{match.space}=kl needs the densities of both sides, but {lacking} can only be "
                           f"sampled (implicit); use match.{match.space}=adversarial")
+    if tool not in allowed:
+        raise ConfigError(f"tool {tool!r} is not available for the {match.space} pair ({match.left} ~ {match.right}); "
+                          f"choose one of: {', '.join(allowed)}")
     return Match(match.space, match.left, match.right, tool)
 
 
