@@ -104,8 +104,9 @@ def prepare(settings: Settings, data_root=None, rank: int = 0, world_size: int =
     cfg = settings.train
     torch.manual_seed(cfg.seed)
     probe = MODELS.get(settings.model).build(settings.model_config, DataSpec((2,), 2))
-    if any(s in probe.streams for s in PAIRED) or settings.data in domain_pair_names():
-        if settings.data not in domain_pair_names():
+    is_pair = settings.data.partition(":")[0] in domain_pair_names()
+    if any(s in probe.streams for s in PAIRED) or is_pair:
+        if not is_pair:
             raise ConfigError(f"{settings.model} needs a pair of domains; valid --data: {', '.join(domain_pair_names())}")
         source, target = domain_pair(settings.data, "train", data_root, seed=cfg.seed)
     else:

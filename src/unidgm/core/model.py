@@ -230,11 +230,15 @@ class UnifiedModel(nn.Module):
                        progress: bool = False) -> Tensor:
         """Importance-sampled log p(x) ≈ log 1/k Σ_i p(x,z_i)/q(z_i|x), k samples in bounded-memory chunks."""
         from ..eval.likelihood import importance_sampled_log_likelihood
-        fn = (lambda xb, n: self.log_weights(xb, n)) if labels is None else None
-        if fn is None:  # labels travel with their examples through the batching
-            return torch.cat([self.log_likelihood(x[i:i + 100], k, labels[i:i + 100], chunk)
-                              for i in range(0, x.shape[0], 100)])
-        return importance_sampled_log_likelihood(fn, x, k=k, chunk=chunk, progress=progress)
+        if labels is None:
+            return importance_sampled_log_likelihood(self.log_weights, x, k=k, chunk=chunk, progress=progress)
+        out = []
+        for i in range(0, x.shape[0], 100):  # labels travel with their examples
+            lb = labels[i:i + 100]
+            out.append(importance_sampled_log_likelihood(lambda xb, n, lb=lb: self.log_weights(xb, n, lb),
+                                                         x[i:i + 100], k=k, chunk=chunk, batch_size=100,
+                                                         progress=progress))
+        return torch.cat(out)
 
     def _need_explicit(self):
         if not (self.has("encoder") and self.has("decoder") and isinstance(self.parts["prior"], GaussianPrior)):

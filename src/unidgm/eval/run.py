@@ -70,7 +70,7 @@ def evaluate_run(run_dir, metrics: list[str] | None = None, *, data_root=None, n
         raise ConfigError(f"k={k}: the importance-sampled log-likelihood takes 1 <= k <= 5000")
     settings = read_settings(run_dir)
     model = load(run_dir)
-    paired = settings.data in domain_pair_names()
+    paired = settings.data.partition(":")[0] in domain_pair_names()
     if paired:
         source, target = domain_pair(settings.data, "test", data_root, seed=settings.train.seed)
         train = test = source
