@@ -164,7 +164,10 @@ def train(model: str, data: str = "digits", *, overrides: dict | list | None = N
     settings = resolve(model, data, overrides, techniques)
     if progress is not None:
         settings.train = settings.train.replace(progress=progress)
-    return _fit(settings, out or default_out(settings), data_root, resume=False, distributed=distributed)
+    out = out or default_out(settings)
+    if distributed is not None:  # rank 0 names the run folder (timestamps may differ between ranks)
+        out = distributed.broadcast_object(str(out))
+    return _fit(settings, out, data_root, resume=False, distributed=distributed)
 
 
 def resume(run_dir: str | os.PathLike, *, data_root=None, overrides: dict | list | None = None,
@@ -200,18 +203,23 @@ def _diff(a: dict, b: dict, prefix: str = "") -> dict:
 
 def _fit(settings: Settings, out, data_root, *, resume: bool, distributed=None) -> Run:
     rank, world = (distributed.rank, distributed.world_size) if distributed else (0, 1)
+    if settings.train.batch_size % world:
+        raise ConfigError(f"batch_size={settings.train.batch_size} is the global batch and must be divisible by the "
+                          f"{world} processes; choose a multiple of {world}")
     model, streams, source = prepare(settings, data_root, rank, world)
     if distributed is not None:
         distributed.wrap(model)
-    run = RunDir(out, rank0=rank == 0).create(settings.to_dict(), settings.train.seed, resume=resume)
+    run = RunDir(out, rank0=rank == 0)
+    if not resume:
+        run.create(settings.to_dict(), settings.train.seed)
     shape = {"x_shape": list(model.x_shape), "num_classes": model.num_classes}  # what `load` rebuilds from
     trainer = Trainer(model, streams, settings.train, run, sample_reference=source.modes, state=shape,
                       distributed=distributed)
     if resume:
-        latest = ckpt.latest_checkpoint(run.checkpoints)
-        if latest is None:
+        # the newest checkpoint that loads; a corrupt newer one is skipped with a CheckpointWarning
+        if ckpt.load_newest(run.checkpoints, trainer.restore) is None:
             raise CheckpointError(f"{run.path} has no checkpoint to resume from; start it again without --resume")
-        trainer.restore(latest)
+        run.create(settings.to_dict(), settings.train.seed, resume=True)  # config.json changes once the checkpoint fits
         run.truncate_log(trainer.step)
     try:
         metrics = trainer.fit()
@@ -225,16 +233,33 @@ def load(run_dir: str | os.PathLike, checkpoint: str | None = None, device: str 
 
     Needs neither the training data nor the CLI: the model is rebuilt from ``config.json`` and the
     shapes stored in the checkpoint, and its weights are read from safetensors (no pickle).
+    ``checkpoint`` picks one (a path, or a name such as ``ckpt-00000500`` in the run's checkpoints);
+    by default the newest one that loads (a corrupt newer one is skipped with a CheckpointWarning).
     """
     run = RunDir(run_dir)
     settings = Settings.from_dict(run.read_config())
-    path = Path(checkpoint) if checkpoint else ckpt.latest_checkpoint(run.checkpoints)
-    if path is None:
-        raise CheckpointError(f"{run.path} has no checkpoint yet")
-    tensors, state = ckpt.read_checkpoint(path)
-    spec = DataSpec(tuple(state["x_shape"]), state.get("num_classes"))
-    model = build_model(settings.model, settings.model_config, spec=spec, techniques=settings.techniques)
-    ckpt.load_model_tensors(model, tensors, str(path))
+
+    def build(path: Path) -> UnifiedModel:
+        tensors, state = ckpt.read_checkpoint(path)
+        try:
+            spec = DataSpec(tuple(state["x_shape"]), state.get("num_classes"))
+        except (KeyError, TypeError) as e:
+            raise CheckpointError(f"{path / ckpt.STATE} lacks the data shape ({e!r}); "
+                                  "the checkpoint is corrupt") from None
+        model = build_model(settings.model, settings.model_config, spec=spec, techniques=settings.techniques)
+        ckpt.load_model_tensors(model, tensors, str(path))
+        return model
+
+    if checkpoint:
+        path = Path(checkpoint)
+        if not path.exists() and (run.checkpoints / checkpoint).exists():
+            path = run.checkpoints / checkpoint
+        model = build(path)
+    else:
+        found = ckpt.load_newest(run.checkpoints, build)
+        if found is None:
+            raise CheckpointError(f"{run.path} has no checkpoint yet")
+        model = found[1]
     model.settings = settings
     return model.to(device).eval()
 

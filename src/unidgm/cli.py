@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 from pathlib import Path
 
 from .errors import UnidgmError
@@ -85,14 +86,18 @@ def cmd_train(args) -> int:
     from . import api
     techs = [t for t, on in (("iw", args.iw), ("aa", args.aa)) if on] + list(args.technique)
     progress = False if args.no_progress else None
-    if args.resume:
-        run = api.resume(args.resume, data_root=args.data_root, overrides=([args.model] if args.model else []) +
-                         args.overrides, force=args.force, progress=progress)
-    else:
-        if not args.model:
-            raise UnidgmError("name a model to train (see `unidgm models`) or pass --resume RUN")
-        run = api.train(args.model, args.data, overrides=args.overrides, techniques=techs, out=args.out,
-                        data_root=args.data_root, progress=progress)
+    if not args.resume and not args.model:
+        raise UnidgmError("name a model to train (see `unidgm models`) or pass --resume RUN")
+    from .train.distributed import launch
+    with launch() as ctx:  # a DDP context under torchrun, else None
+        if args.resume:
+            run = api.resume(args.resume, data_root=args.data_root, overrides=([args.model] if args.model else []) +
+                             args.overrides, force=args.force, progress=progress, distributed=ctx)
+        else:
+            run = api.train(args.model, args.data, overrides=args.overrides, techniques=techs, out=args.out,
+                            data_root=args.data_root, progress=progress, distributed=ctx)
+    if ctx is not None and ctx.rank != 0:
+        return 0
     shown = {k: round(v, 4) for k, v in run.metrics.items() if k.endswith("loss") or "elbo" in k}
     print(f"trained {run.model.name} on {run.settings.data}: {shown}")
     print(f"run folder: {run.path}")
@@ -150,12 +155,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     handler = COMMANDS.get(args.command) or getattr(args, "handler", None)
     try:
-        return handler(args)
+        with warnings.catch_warnings():  # e.g. a damaged checkpoint skipped: one line, not a source excerpt
+            warnings.showwarning = _show_warning
+            return handler(args)
     except UnidgmError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"interrupted ({e})" if str(e) else "interrupted", file=sys.stderr)
         return 130
     except Exception as e:
         from .train.loop import Interrupted
@@ -163,6 +170,10 @@ def main(argv: list[str] | None = None) -> int:
             print(str(e), file=sys.stderr)
             return 130 if e.signum == 2 else 143
         raise
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    print(f"warning: {message}", file=sys.stderr)
 
 
 if __name__ == "__main__":

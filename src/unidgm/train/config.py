@@ -22,6 +22,13 @@ class TrainConfig(Config):
     ckpt_every: int = checked(500, non_negative, "steps between checkpoints (0: only at the end)")
     keep_ckpts: int = checked(2, positive, "checkpoints kept")
     nonfinite: str = checked("stop", one_of("stop", "skip"), "on a NaN/inf loss or gradient: stop, or skip the step")
-    precision: str = checked("fp32", one_of("fp32", "bf16"), "bf16: autocast on CUDA (speed option)")
-    compile: bool = checked(False, (lambda v: isinstance(v, bool), "must be true/false"), "torch.compile the parts")
+    precision: str = checked("fp32", one_of("fp32", "bf16"), "bf16: autocast to bfloat16 on CUDA or CPU (speed option; on CPUs "
+                             "only fast with native bf16 such as AVX512-BF16 or AMX)")
+    compile: bool = checked(False, (lambda v: isinstance(v, bool), "must be true/false"),
+                            "torch.compile the parts' nets (speed option; rounding differs)")
+    channels_last: bool = checked(False, (lambda v: isinstance(v, bool), "must be true/false"),
+                                  "channels-last layout for convolutions (speed option, mainly GPUs)")
+    adam: str = checked("foreach", one_of("foreach", "for", "fused"),
+                        "Adam implementation: foreach (same numbers as 'for' on CPU), for, fused (fastest; "
+                        "rounding differs)")
     progress: bool = checked(True, (lambda v: isinstance(v, bool), "must be true/false"), "progress bar")

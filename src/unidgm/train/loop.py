@@ -20,6 +20,7 @@ from ..errors import CheckpointError, ConfigError, NonFiniteError
 from . import checkpoint as ckpt
 from .config import TrainConfig
 from .rundir import RunDir
+from .speed import adam_options, apply_speed_options
 from .streams import Streams
 
 
@@ -27,12 +28,14 @@ class Interrupted(Exception):
     """Training stopped by SIGINT/SIGTERM after saving a checkpoint."""
 
     def __init__(self, signum: int, step: int, path):
+        run = Path(path).parent.parent if path is not None else "RUN"
         super().__init__(f"stopped by {signal.Signals(signum).name} at step {step}; checkpoint saved at {path}; "
-                         "continue with `unidgm train --resume RUN`")
+                         f"continue with `unidgm train --resume {run}`")
         self.signum, self.step, self.path = signum, step, path
 
 
-def make_optimizers(model: UnifiedModel, foreach: bool | None = None) -> dict[str, torch.optim.Optimizer]:
+def make_optimizers(model: UnifiedModel, foreach: bool | None = None,
+                    fused: bool | None = None) -> dict[str, torch.optim.Optimizer]:
     """One Adam per phase over the parameters of the parts it moves (settings from the phase)."""
     opts = {}
     for ph in model.phases:
@@ -40,7 +43,7 @@ def make_optimizers(model: UnifiedModel, foreach: bool | None = None) -> dict[st
         if not params:
             raise ConfigError(f"phase {ph.name!r} of {model.name} has no trainable parameters")
         opts[ph.name] = torch.optim.Adam(params, lr=ph.optim["lr"], betas=tuple(ph.optim.get("betas", (0.9, 0.999))),
-                                         foreach=foreach)
+                                         foreach=foreach, fused=fused)
     return opts
 
 
@@ -51,12 +54,15 @@ class Trainer:
                  *, sample_reference=None, state: dict | None = None, hooks=(), distributed=None):
         self.model, self.streams, self.cfg, self.run = model, streams, cfg, run
         self.dist = distributed  # unidgm.train.distributed.Context or None
-        self.optimizers = make_optimizers(model)
+        apply_speed_options(model, cfg)  # compile / channels-last, in place (checkpoints unchanged)
+        self.optimizers = make_optimizers(model, **adam_options(cfg.adam))
         self.step, self.skipped = 0, 0
         self.sample_reference = sample_reference
         self.extra_state = dict(state or {})
         self.hooks = list(hooks)
         self._stop_signal: int | None = None
+        self._acc: dict[str, list] = {}  # terms since the last log line (saved in checkpoints: exact resume)
+        self._skipped_at = -1  # the last step counted in `skipped`
         self._phase_params = {ph.name: model.phase_parameters(ph) for ph in model.phases}
         self._parts_of = {id(p): name for name, part in model.parts.items() for p in part.parameters()}
 
@@ -66,8 +72,8 @@ class Trainer:
 
     # --- one step ---------------------------------------------------------------------------
     def _autocast(self):
-        if self.cfg.precision == "bf16" and self.model.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
+        if self.cfg.precision == "bf16":  # CUDA, or CPUs (fast where they have native bf16: AVX512-BF16, AMX)
+            return torch.autocast(self.model.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
 
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
@@ -81,16 +87,18 @@ class Trainer:
                 loss = loss_from(obj)
             opt = self.optimizers[ph.name]
             opt.zero_grad(set_to_none=True)
-            if not torch.isfinite(loss):
-                self._nonfinite(ph.name, "loss", loss)
-                continue
+            # The backward runs even on a non-finite loss, so that one check (one device sync on GPUs,
+            # not two) covers the loss and the gradients; a bad phase's gradients are dropped unused.
             loss.backward(inputs=params)  # only this phase's parameters receive gradients
             if self.dist is not None:
                 self.dist.all_reduce_grads(params)
             norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
-            if not torch.isfinite(norm):
-                bad = next(p for p in params if p.grad is not None and not torch.isfinite(p.grad).all())
-                self._nonfinite(ph.name, f"gradient of part {self._parts_of.get(id(bad), '?')!r}", norm)
+            if not (torch.isfinite(loss) & torch.isfinite(norm)):
+                if not torch.isfinite(loss):
+                    self._nonfinite(ph.name, "loss", loss)
+                else:
+                    bad = next(p for p in params if p.grad is not None and not torch.isfinite(p.grad).all())
+                    self._nonfinite(ph.name, f"gradient of part {self._parts_of.get(id(bad), '?')!r}", norm)
                 opt.zero_grad(set_to_none=True)
                 continue
             opt.step()
@@ -101,16 +109,21 @@ class Trainer:
 
     def _nonfinite(self, phase: str, what: str, value) -> None:
         if self.cfg.nonfinite == "skip":
-            self.skipped += 1
+            if self._skipped_at != self.step:  # `skipped` counts steps, however many of their phases skip
+                self.skipped, self._skipped_at = self.skipped + 1, self.step
             return
-        where = f" (last good checkpoint: {ckpt.latest_checkpoint(self.run.checkpoints)})" if self.run else ""
-        raise NonFiniteError(f"non-finite {what} ({float(value)}) at step {self.step}, phase {phase!r}{where}; "
+        where = ""
+        if self.run:
+            good = ckpt.latest_checkpoint(self.run.checkpoints)
+            where = f" (last good checkpoint: {good})" if good else " (no checkpoint written yet)"
+        raise NonFiniteError(f"non-finite {what} ({float(value.detach())}) at step {self.step}, "
+                             f"phase {phase!r}{where}; "
                              "lower the learning rate, or pass nonfinite=skip to skip such steps")
 
     # --- the loop -----------------------------------------------------------------------------
     def fit(self) -> dict[str, float]:
         cfg, last = self.cfg, {}
-        acc: dict[str, list] = {}
+        acc = self._acc
         handlers = self._install_signals()
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not (cfg.progress and self.rank0),
                    desc=self.model.name, dynamic_ncols=True, leave=False)
@@ -125,7 +138,7 @@ class Trainer:
                 if self.step % cfg.log_every == 0 or self.step == cfg.steps:
                     last = {k: float(torch.stack(v).float().mean()) for k, v in acc.items()}
                     last["skipped_steps"] = self.skipped
-                    acc = {}
+                    acc.clear()
                     if self.run:
                         self.run.log(self.step, last)
                     bar.set_postfix({k: f"{v:.3g}" for k, v in list(last.items())[:3]})
@@ -133,10 +146,11 @@ class Trainer:
                         hook(self, last)
                 if cfg.sample_every and self.step % cfg.sample_every == 0:
                     self.save_samples()
+                saved = None
                 if cfg.ckpt_every and self.step % cfg.ckpt_every == 0 and self.step < cfg.steps:
-                    self.save()
-                if self._stop_signal is not None:
-                    path = self.save()
+                    saved = self.save()
+                if self._stop_signal is not None and self.step < cfg.steps:  # at the last step: just finish
+                    path = saved or self.save()
                     raise Interrupted(self._stop_signal, self.step, path)
             self.save()
             self.save_samples()
@@ -147,13 +161,15 @@ class Trainer:
 
     # --- checkpoints, resume, samples -------------------------------------------------------------
     def state(self) -> dict:
-        return {"streams": self.streams.state_dict(), "skipped": self.skipped, **self.extra_state}
+        return {"streams": self.streams.state_dict(), "skipped": self.skipped, "log_keys": list(self._acc),
+                **self.extra_state}
 
     def save(self):
         if self.run is None or not self.rank0:
             return None
+        logs = {f"log/{k}": torch.stack(v).detach() for k, v in self._acc.items() if v}
         return ckpt.save_checkpoint(self.run.checkpoints, self.step, self.model, self.optimizers, self.state(),
-                                    keep=self.cfg.keep_ckpts)
+                                    keep=self.cfg.keep_ckpts, extra_tensors=logs)
 
     def restore(self, path: Path) -> None:
         tensors, state = ckpt.read_checkpoint(path)
@@ -164,9 +180,18 @@ class Trainer:
         for name, opt in self.optimizers.items():
             tens = {k: v.to(self.model.device) for k, v in tensors.items() if k.startswith(f"optim/{name}/")}
             ckpt.restore_optimizer(name, opt, tens, state["optimizers"][name])
+        if set(state["streams"]) != set(self.streams.batches):
+            raise CheckpointError(f"{path} has data streams {sorted(state['streams'])}, the run has "
+                                  f"{sorted(self.streams.batches)}: it was written by another model or data set")
+        log_keys = state.get("log_keys", [])
+        if not isinstance(log_keys, list) or any(f"log/{k}" not in tensors for k in log_keys):
+            raise CheckpointError(f"{path} misses the metrics accumulated since the last log line")
         self.streams.load_state_dict(state["streams"])
         ckpt.restore_rng(tensors)
+        self._acc = {k: list(tensors[f"log/{k}"].to(self.model.device).unbind(0)) for k in log_keys}
         self.step, self.skipped = int(state["step"]), int(state.get("skipped", 0))
+        if self.dist is not None:  # the checkpoint holds rank 0's random state: other ranks fork their own
+            self.dist.fork_rng(self.step)
 
     def save_samples(self) -> None:
         if self.run is None or not self.rank0:
@@ -191,6 +216,8 @@ class Trainer:
         return old
 
     def _on_signal(self, signum, frame):
+        if self._stop_signal is not None:  # a second signal: stop now, keeping the last checkpoint on disk
+            raise KeyboardInterrupt(f"second {signal.Signals(signum).name}: stopped without saving")
         self._stop_signal = signum
 
     @staticmethod

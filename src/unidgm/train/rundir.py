@@ -70,9 +70,11 @@ class RunDir:
             return self
         existing = self.path / CONFIG
         if existing.exists() and not resume:
-            old = json.loads(existing.read_text())
+            old = self.read_config()
             if old != json.loads(json.dumps(config)):
-                raise RunDirError(f"{self.path} already holds a different run; choose another --out, "
+                diff = _diff(old, json.loads(json.dumps(config)))
+                raise RunDirError(f"{self.path} already holds a different run ({'; '.join(diff[:5])}"
+                                  f"{'; ...' if len(diff) > 5 else ''}); choose another --out, "
                                   "or use --resume to continue that run")
             if (self.checkpoints / "latest").exists():
                 raise RunDirError(f"{self.path} already holds this run with checkpoints; pass --resume "
@@ -85,6 +87,9 @@ class RunDir:
         except OSError as e:
             raise RunDirError(f"cannot write the output folder {self.path} ({e.strerror}); "
                               "choose a writable --out") from None
+        if not resume and existing.exists() and (self.path / METRICS_LOG).exists():
+            # left by an attempt that died before its first checkpoint: this run starts the log afresh
+            (self.path / METRICS_LOG).unlink()
         atomic_write_text(self.path / CONFIG, json.dumps(config, indent=2, sort_keys=True))
         if not (self.path / META).exists() or not resume:
             atomic_write_text(self.path / META, json.dumps(provenance(seed), indent=2))
@@ -93,8 +98,12 @@ class RunDir:
     def log(self, step: int, values: dict[str, float]) -> None:
         if not self.rank0:
             return
-        with open(self.path / METRICS_LOG, "a") as f:
-            f.write(json.dumps({"step": step, **values}) + "\n")
+        try:
+            with open(self.path / METRICS_LOG, "a") as f:
+                f.write(json.dumps({"step": step, **values}) + "\n")
+        except OSError as e:
+            raise RunDirError(f"cannot append to {self.path / METRICS_LOG} ({e.strerror}); free some space, then "
+                              f"continue with `unidgm train --resume {self.path}`") from None
         tb = self.tensorboard()
         if tb is not None:
             for k, v in values.items():
@@ -113,7 +122,7 @@ class RunDir:
         """On resume, drop log lines past the checkpoint so the log matches an uninterrupted run."""
         f = self.path / METRICS_LOG
         if self.rank0 and f.exists():
-            keep = [ln for ln in f.read_text().splitlines() if ln and json.loads(ln)["step"] <= step]
+            keep = [ln for ln, row in _rows(f) if row["step"] <= step]
             atomic_write_text(f, "".join(ln + "\n" for ln in keep))
 
     def close(self) -> None:
@@ -122,10 +131,41 @@ class RunDir:
 
     def read_config(self) -> dict:
         f = self.path / CONFIG
-        if not f.exists():
+        if not f.is_file():
             raise RunDirError(f"{self.path} is not a run folder (no {CONFIG}); pass the folder a training run wrote")
-        return json.loads(f.read_text())
+        try:
+            config = json.loads(f.read_text())
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise RunDirError(f"{f} cannot be read ({e}); the run folder is damaged") from None
+        if not isinstance(config, dict):
+            raise RunDirError(f"{f} does not hold a run config; the run folder is damaged")
+        return config
 
     def metrics(self) -> list[dict]:
         f = self.path / METRICS_LOG
-        return [json.loads(ln) for ln in f.read_text().splitlines() if ln] if f.exists() else []
+        return [row for _, row in _rows(f)] if f.exists() else []
+
+
+def _rows(path: Path) -> list[tuple[str, dict]]:
+    """(line, parsed) of a JSON-lines log, skipping a line cut short by a crash mid-write."""
+    out = []
+    for ln in path.read_text().splitlines():
+        try:
+            row = json.loads(ln)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(row, dict) and isinstance(row.get("step"), int):
+            out.append((ln, row))
+    return out
+
+
+def _diff(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """'key: old -> new' for every differing leaf of two nested dicts."""
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _diff(a, b, f"{prefix}{k}.")
+        elif a != b:
+            out.append(f"{prefix}{k}: {a!r} -> {b!r}")
+    return out

@@ -1,0 +1,62 @@
+"""Speed options of the loop: Adam implementations, torch.compile and channels-last, in place."""
+
+import pytest
+import torch
+
+from unidgm import api
+from unidgm.core import DataSpec
+from unidgm.train.config import TrainConfig
+from unidgm.train.loop import Trainer
+from unidgm.train.speed import compile_nets, part_nets
+
+
+def _trained(model_name, spec, x, **options):
+    torch.manual_seed(0)
+    model = api.build_model(model_name, spec=spec)
+    trainer = Trainer(model, None, TrainConfig(progress=False, **options))
+    for step in range(4):
+        trainer.step = step
+        trainer.train_step({"x": x})
+    return model
+
+
+@pytest.mark.parametrize("name,spec,shape", [("gan", DataSpec((2,)), (32, 2)), ("vae", DataSpec((1, 8, 8)), (32, 1, 8, 8))])
+def test_default_foreach_adam_gives_the_same_bits_as_the_for_loop(name, spec, shape):
+    x = torch.rand(*shape, generator=torch.Generator().manual_seed(1))
+    runs = []
+    for adam in ("foreach", "for"):
+        torch.manual_seed(5)  # the same noise in both runs
+        runs.append(_trained(name, spec, x, adam=adam))
+    for (k, a), b in zip(runs[0].state_dict().items(), runs[1].state_dict().values()):
+        assert torch.equal(a, b), k
+
+
+def test_fused_adam_trains():
+    x = torch.rand(32, 2)
+    model = _trained("gan", DataSpec((2,)), x, adam="fused")
+    assert all(o.defaults["fused"] for o in Trainer(model, None, TrainConfig(adam="fused")).optimizers.values())
+
+
+def test_compile_and_channels_last_keep_the_module_tree_and_checkpoint_keys():
+    model = api.build_model("gan", spec=DataSpec((1, 28, 28)))  # DCGAN: convolutions and BatchNorm
+    keys = list(model.state_dict())
+    Trainer(model, None, TrainConfig(progress=False, compile=True, channels_last=True))
+    assert list(model.state_dict()) == keys  # checkpoints and unidgm.load unchanged
+    nets = part_nets(model)
+    assert len(nets) == 2 and all(n._compiled_call_impl is not None for n in nets)
+    conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert conv.weight.is_contiguous(memory_format=torch.channels_last)
+    compile_nets(model)  # idempotent
+    assert list(model.state_dict()) == keys
+
+
+def test_bf16_autocast_trains_on_cpu():
+    x = torch.rand(32, 1, 8, 8)
+    torch.manual_seed(0)
+    model = api.build_model("vae", spec=DataSpec((1, 8, 8)))
+    before = [p.detach().clone() for p in model.parameters()]
+    trainer = Trainer(model, None, TrainConfig(progress=False, precision="bf16"))
+    logs = trainer.train_step({"x": torch.bernoulli(x)})
+    assert torch.isfinite(logs["theta_eta/loss"]) and trainer.skipped == 0
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # autocast: fp32 master weights
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
