@@ -102,12 +102,7 @@ def prepare(settings: Settings, data_root=None, rank: int = 0, world_size: int =
     """Build the model and its data streams for ``settings`` (shared by train, resume and DDP)."""
     from .data import balanced_subset, binarize, domain_pair, domain_pair_names, get_dataset
     cfg = settings.train
-    torch.manual_seed(cfg.seed)
-    probe = MODELS.get(settings.model).build(settings.model_config, DataSpec((2,), 2))
-    is_pair = settings.data.partition(":")[0] in domain_pair_names()
-    if any(s in probe.streams for s in PAIRED) or is_pair:
-        if not is_pair:
-            raise ConfigError(f"{settings.model} needs a pair of domains; valid --data: {', '.join(domain_pair_names())}")
+    if settings.data.partition(":")[0] in domain_pair_names():
         source, target = domain_pair(settings.data, "train", data_root, seed=cfg.seed)
     else:
         source, target = get_dataset(settings.data, "train", data_root, seed=cfg.seed), None
@@ -118,6 +113,8 @@ def prepare(settings: Settings, data_root=None, rank: int = 0, world_size: int =
     spec = DataSpec(tuple(source.shape), source.num_classes)
     torch.manual_seed(cfg.seed)
     model = build_model(settings.model, settings.model_config, spec=spec, techniques=settings.techniques)
+    if any(s in model.streams for s in PAIRED) and target is None:
+        raise ConfigError(f"{settings.model} needs a pair of domains; valid --data: {', '.join(domain_pair_names())}")
     device = device_for(cfg)
     model.to(device)
     needs_labels = "c" in model.streams

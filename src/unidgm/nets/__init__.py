@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import ConfigError
 from .blocks import MLP, DCGANDiscriminator, DCGANGenerator, Shape
 
 ARCHS = ("auto", "mlp", "dcgan")
@@ -10,10 +11,10 @@ ARCHS = ("auto", "mlp", "dcgan")
 def use_dcgan(arch: str, image_shape: Shape) -> bool:
     """'auto' picks DCGAN for 28x28/32x32 images and MLPs for 8x8 images, vectors and toy data."""
     if arch not in ARCHS:
-        raise ValueError(f"unknown arch {arch!r}; valid: {', '.join(ARCHS)}")
+        raise ConfigError(f"unknown arch {arch!r}; valid: {', '.join(ARCHS)}")
     is_big_image = len(image_shape) == 3 and image_shape[-1] in (28, 32)
     if arch == "dcgan" and not is_big_image:
-        raise ValueError(f"arch=dcgan needs 28x28 or 32x32 images, data has shape {image_shape}: use arch=mlp")
+        raise ConfigError(f"arch=dcgan needs 28x28 or 32x32 images, data has shape {image_shape}: use arch=mlp")
     return arch == "dcgan" or (arch == "auto" and is_big_image)
 
 
