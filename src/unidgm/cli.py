@@ -37,6 +37,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN", default=None, help="continue the run in this folder")
     p.add_argument("--force", action="store_true", help="resume even though the config changed")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--download", action="store_true",
+                   help="fetch the dataset from its canonical source first (checksums verified)")
     _add_data_root(p)
 
     from .eval import METRICS
@@ -88,6 +90,9 @@ def cmd_train(args) -> int:
     progress = False if args.no_progress else None
     if not args.resume and not args.model:
         raise UnidgmError("name a model to train (see `unidgm models`) or pass --resume RUN")
+    if args.download and not args.resume:
+        from .data import download
+        download(args.data.partition(":")[0], args.data_root)
     from .train.distributed import launch
     with launch() as ctx:  # a DDP context under torchrun, else None
         if args.resume:

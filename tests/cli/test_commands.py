@@ -68,3 +68,13 @@ def test_overrides_before_and_after_options(capsys):
 def test_bad_overrides_are_all_listed(capsys):
     rc, _, err = run(capsys, "train", "vae", "steps=-3", "lr=abc", "stepz=1")
     assert rc == 2 and "steps=-3" in err and "'abc'" in err and "Did you mean: steps" in err
+
+
+def test_download_flag_fails_clearly_offline(capsys, monkeypatch):
+    import unidgm.data.fetch as fetch
+
+    def offline(*a, **k):
+        raise OSError("network unreachable (test)")
+    monkeypatch.setattr(fetch.urllib.request, "urlopen", offline)
+    rc, _, err = run(capsys, "train", "vae", "--data", "mnist", "--download", "--data-root", "root", "steps=1")
+    assert rc == 2 and "could not download" in err and "root/mnist" in err
