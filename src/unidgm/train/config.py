@@ -28,7 +28,7 @@ class TrainConfig(Config):
                             "torch.compile the parts' nets (speed option; rounding differs)")
     channels_last: bool = checked(False, (lambda v: isinstance(v, bool), "must be true/false"),
                                   "channels-last layout for convolutions (speed option, mainly GPUs)")
-    adam: str = checked("foreach", one_of("foreach", "for", "fused"),
-                        "Adam implementation: foreach (same numbers as 'for' on CPU), for, fused (fastest; "
-                        "rounding differs)")
+    adam: str = checked("auto", one_of("auto", "foreach", "for", "fused"),
+                        "Adam implementation: auto (torch's: one tensor at a time on CPU, foreach on CUDA; the two "
+                        "give the same numbers), foreach, for, fused (one kernel: fastest; rounding differs)")
     progress: bool = checked(True, (lambda v: isinstance(v, bool), "must be true/false"), "progress bar")

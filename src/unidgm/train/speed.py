@@ -2,10 +2,11 @@
 
 All act in place on the model's existing modules, so the module tree, ``state_dict`` keys,
 checkpoints and ``unidgm.load`` are unchanged, and they compose with DDP (``unidgm.train.distributed``).
-Defaults never change CPU results: ``adam=foreach`` performs the same floating-point operations
-as torch's one-tensor-at-a-time CPU default (bit-identical; it is torch's own default on CUDA),
-while ``adam=fused``, ``compile=true`` and ``channels_last=true`` are opt-in because their
-rounding differs. ``precision=bf16`` (autocast on CUDA or CPU) lives in the loop.
+Defaults never change CPU results: ``adam=auto`` is torch's own choice (one tensor at a time on
+CPU, where it is the cache-friendlier order and measured faster than foreach inside a training
+step; foreach on CUDA, where it saves kernel launches), and ``foreach`` and ``for`` perform the
+same floating-point operations (bit-identical). ``adam=fused``, ``compile=true`` and
+``channels_last=true`` are opt-in because their rounding differs. ``precision=bf16`` (autocast on CUDA or CPU) lives in the loop.
 """
 
 from __future__ import annotations
@@ -13,13 +14,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-ADAM_IMPLS = ("foreach", "for", "fused")
+ADAM_IMPLS = ("auto", "foreach", "for", "fused")
 
 
 def adam_options(impl: str) -> dict:
     """Keyword arguments of ``torch.optim.Adam`` for an implementation name."""
     if impl not in ADAM_IMPLS:
         raise ValueError(f"unknown Adam implementation {impl!r}; valid: {', '.join(ADAM_IMPLS)}")
+    if impl == "auto":
+        return {}
     return {"fused": True} if impl == "fused" else {"foreach": impl == "foreach"}
 
 

@@ -1,0 +1,1 @@
+"""Benchmarks of unidgm: ``python -m benchmarks.run [name ...]`` (see run.py)."""

@@ -1,0 +1,36 @@
+"""Run benchmarks by name: ``python -m benchmarks.run [name ...] [--options]`` (all when none is named;
+``make bench``). Options after the names are passed to each benchmark.
+
+Each benchmark is a module with ``main(argv) -> dict`` that writes ``benchmarks/results/<name>.json``
+and ``.md`` itself; add one by adding a line to ``BENCHES``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import time
+
+BENCHES = {
+    "throughput": "benchmarks.throughput",  # training samples/s vs a hand-written loop, FLOP/s, DDP, memory
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first_option = next((i for i, a in enumerate(argv) if a.startswith("-")), len(argv))
+    names, options = argv[:first_option] or list(BENCHES), argv[first_option:]  # options go to every bench
+    unknown = [n for n in names if n not in BENCHES]
+    if unknown:
+        print(f"unknown benchmark(s) {', '.join(unknown)}; available: {', '.join(BENCHES)}", file=sys.stderr)
+        return 2
+    for name in names:
+        t = time.perf_counter()
+        print(f"== {name}", flush=True)
+        importlib.import_module(BENCHES[name]).main(options)
+        print(f"== {name} done in {time.perf_counter() - t:.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
