@@ -127,9 +127,9 @@ class ExplicitGenerator(Part):
         """log p̃_θ(x|z), summed over the dimensions of x."""
         out = self(z, c)
         if self.likelihood == "bernoulli":
-            lp = -F.binary_cross_entropy_with_logits(out, x, reduction="none")
-        else:
-            lp = -0.5 * ((x - out).pow(2) / self.log_var.exp() + self.log_var + LOG_2PI)
+            # negate after the sum: one [B] op instead of one over every pixel (hot path)
+            return -F.binary_cross_entropy_with_logits(out, x, reduction="none").flatten(1).sum(1)
+        lp = -0.5 * ((x - out).pow(2) / self.log_var.exp() + self.log_var + LOG_2PI)
         return lp.flatten(1).sum(1)
 
     def mean(self, z: Tensor, c: Tensor | None = None) -> Tensor:
@@ -206,9 +206,10 @@ class PerfectDiscriminator(Part):
 
     symbol, equation, description = "q_*(y|x)", "Lemma 2", "perfect discriminator (fixed)"
 
-    def q_r_y0(self, x: Tensor, c: Tensor | None = None, is_real: Tensor | None = None) -> Tensor:
+    def q_r_y0(self, x: Tensor, c: Tensor | None = None, is_real: Tensor | None = None) -> Tensor | None:
+        """1 for real examples, 0 for generated ones; None (unit weights) when every example is real."""
         if is_real is None:
-            return torch.ones(x.shape[0], device=x.device)
+            return None
         return is_real.to(x.dtype if x.is_floating_point() else torch.float32)
 
 

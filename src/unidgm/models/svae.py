@@ -46,8 +46,9 @@ def svae_objective(model: UnifiedModel, batch) -> Objective:
     log_q_c = model["classifier"].log_prob(batch["c"], x)
     labelled = log_px - kl - math.log(model.num_classes) + model.config.alpha * log_q_c
     unlabelled = unlabelled_bound(model, batch["x_u"])
-    w_l, n_l = real_weights(model, batch, x, c)
-    w_u, n_u = real_weights(model, batch, batch["x_u"], None)
+    (w_l, n_l), (w_u, n_u) = real_weights(model, batch, x, c), real_weights(model, batch, batch["x_u"], None)
+    w_l = torch.ones_like(labelled) if w_l is None else w_l  # None: every example real (q_*)
+    w_u = torch.ones_like(unlabelled) if w_u is None else w_u
     obj = elbo_eq12(torch.cat([labelled, unlabelled]), torch.zeros_like(torch.cat([labelled, unlabelled])),
                     torch.cat([w_l / n_l, w_u / n_u]), normaliser=1.0)
     obj.terms.update(labelled_bound=(log_px - kl).mean().detach(), unlabelled_bound=unlabelled.mean().detach(),
@@ -77,4 +78,5 @@ def build_svae(cfg: SVAEConfig, spec: DataSpec) -> UnifiedModel:
     methods = {"elbo": lambda m, x, labels=None: unlabelled_bound(m, x),
                "log_weights": svae_log_weights}
     return vae_model("svae", cfg, spec, conditional=True, parts=parts, objective=svae_objective,
-                     extra_parts=("classifier",), streams=("x", "c", "x_u"), methods=methods)
+                     extra_parts=("classifier",), streams=("x", "c", "x_u"), methods=methods,
+                     tools=("kl",))  # its bounds use the closed-form KL for each label
