@@ -81,7 +81,7 @@ def gan_theta(model: UnifiedModel, batch: Batch) -> Objective:
     return obj
 
 
-def elbo_terms(model: UnifiedModel, x: Tensor, c: Tensor | None, tool: str = "kl", form: str = "gan"):
+def elbo_terms(model: UnifiedModel, x: Tensor, c: Tensor | None, tool: str = "kl", form: str | None = None):
     """log p̃_θ(x|z) with z ~ q_η(z|x) reparameterised, and the code-matching term's KL (or its estimate)."""
     z, mean, log_var = model["encoder"].rsample(x, c)
     term, terms = code_match_value(model, x, z, mean, log_var, tool, form)
@@ -95,8 +95,9 @@ def real_weights(model: UnifiedModel, batch: Batch, x: Tensor, c: Tensor | None)
     return model["discriminator"].q_r_y0(x, c, is_real), n_real
 
 
-def vae_objective(tool: str = "kl", form: str = "gan"):
-    """Eq. 12 with the code pair matched by ``tool`` (kl: the VAE; adversarial: AAE/AVB style)."""
+def vae_objective(tool: str = "kl", form: str | None = None):
+    """Eq. 12 with the code pair matched by ``tool`` (kl: the VAE; adversarial: AAE/AVB style; see
+    :func:`code_match_value` for ``form``)."""
     def objective(model: UnifiedModel, batch: Batch) -> Objective:
         """Eq. 12 on the batch: each example's ELBO weighted by q^r(y=0|x) from the model's q(y|x).
 
@@ -109,6 +110,9 @@ def vae_objective(tool: str = "kl", form: str = "gan"):
         w, n_real = real_weights(model, batch, x, c)
         obj = elbo_eq12(log_px, kl, w, normaliser=n_real)
         obj.terms.update(terms)
+        if "log_qr_psi_z" in terms:  # GAN form (AAE): log q^r_ψ stands where −KL was, so this is no ELBO
+            obj.terms["recon_plus_log_qr_psi"] = obj.terms.pop("elbo")
+            obj.terms.pop("kl_z")
         return obj
     objective.__name__ = f"eq12_{tool}"
     return objective

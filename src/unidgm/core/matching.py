@@ -7,7 +7,11 @@ models pick them by configuration (``match.z=kl|adversarial``).
 
 Code-space adversary convention: y=1 for prior codes z ~ p(z) (the "data" of code space), y=0
 for inferred codes z ~ q_η(z|x) (the "generations"), exactly as the AAE swaps x and z of a GAN.
-At the optimum its logit is log p(z)/q_η(z|x), so −E_q[logit] estimates KL(q_η(z|x) ‖ p(z)).
+A joint T(x, z) (VAE, AVB) sees each x with a prior code and with its inferred code; at the optimum
+its logit is log p(z)/q_η(z|x), so −E_q[logit] estimates KL(q_η(z|x) ‖ p(z)) per example. A
+code-only q_ψ(y|z) (AAE) reaches log p(z)/q_η(z), q_η(z) the aggregate posterior. Both are
+logistic density-ratio estimates: accurate for a few nats of KL (tests/core/test_matching.py), but
+an encoder trained against T can sharpen faster than T follows, and T then underestimates the KL.
 """
 
 from __future__ import annotations
@@ -48,12 +52,14 @@ def code_phi_objective(model, batch) -> Objective:
 
 
 def code_match_value(model, x: Tensor, z: Tensor, mean: Tensor | None, log_var: Tensor | None, tool: str,
-                     form: str = "gan") -> tuple[Tensor, dict]:
+                     form: str | None = None) -> tuple[Tensor, dict]:
     """The per-example term that pulls q_η(z|x) towards p(z), to *add* to the reconstruction term.
 
     kl: −KL(q_η(z|x) ‖ p(z)), closed form for a Gaussian encoder and prior. adversarial: Eq. 3's
     θ side in code space, log q^r_ψ(y=0|z) (form 'gan', the AAE) or the density-ratio estimate
-    of −KL, the logit itself (form 'ratio', adversarial variational Bayes).
+    of −KL, the logit itself (form 'ratio', adversarial variational Bayes). By default the form
+    follows the discriminator: a joint T(x, z) estimates the per-example ratio log p(z)/q_η(z|x)
+    ('ratio'), a code-only q_ψ(y|z) plays a GAN against the aggregate posterior ('gan').
     """
     if tool == "kl":
         if mean is None or not isinstance(model["prior"], GaussianPrior):
@@ -62,7 +68,7 @@ def code_match_value(model, x: Tensor, z: Tensor, mean: Tensor | None, log_var: 
         return -kl, {"kl_z": kl.mean().detach()}
     d = model["code_discriminator"]
     logit = d(z, x if d.joint else None)
-    if form == "ratio":
+    if (form or ("ratio" if d.joint else "gan")) == "ratio":
         return logit, {"kl_z_adversarial": (-logit).mean().detach()}
     term = theta_objective_eq3(logit).value
     return term, {"log_qr_psi_z": term.mean().detach(), "kl_z_adversarial": (-logit).mean().detach()}

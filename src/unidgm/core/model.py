@@ -243,6 +243,9 @@ class UnifiedModel(nn.Module):
     def _need_explicit(self):
         if not (self.has("encoder") and self.has("decoder") and isinstance(self.parts["prior"], GaussianPrior)):
             raise NotImplementedError(f"{self.name} is not an explicit model: it has no ELBO or likelihood")
+        if not isinstance(self.parts["encoder"], GaussianEncoder):
+            raise NotImplementedError(f"{self.name}'s q_η(z|x) is implicit (samples only): no closed-form ELBO "
+                                      "or importance weights")
 
     # --- Table 1 and explain, generated from the declarations ------------------------------
     def kl_minimised(self) -> list[str]:

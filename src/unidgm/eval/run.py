@@ -32,7 +32,11 @@ def applicable(model, test) -> list[str]:
     out = []
     explicit = model.has("decoder") and model.has("encoder") or "elbo" in model.methods
     if explicit:
-        out.append("elbo")
+        try:  # an implicit prior (AAE) has no ELBO: probe rather than assume
+            model.elbo(test.x[:2].to(model.device))
+            out.append("elbo")
+        except NotImplementedError:
+            pass
         try:
             model.log_weights(test.x[:2].to(model.device), 1)
             out.append("log_likelihood")
@@ -90,8 +94,12 @@ def evaluate_run(run_dir, metrics: list[str] | None = None, *, data_root=None, n
     x_test, binarisation = test_inputs(model, test.x, seed)
     with torch.no_grad():
         if "elbo" in wanted:
-            vals = torch.cat([model.elbo(x_test[i:i + 500]) for i in range(0, len(x_test), 500)])
-            result["elbo"] = {"value": float(vals.mean()), "n_test": len(x_test), "binarisation": binarisation}
+            # a conditional model's bound is log p(x|c) with the true test labels (the SVAE sums c out itself)
+            labels = test.y if model.conditional and "elbo" not in model.methods and test.y is not None else None
+            vals = torch.cat([model.elbo(x_test[i:i + 500], None if labels is None else labels[i:i + 500])
+                              for i in range(0, len(x_test), 500)])
+            result["elbo"] = {"value": float(vals.mean()), "n_test": len(x_test), "binarisation": binarisation,
+                              "conditioned_on_test_labels": labels is not None}
         if "log_likelihood" in wanted:
             ll = importance_sampled_log_likelihood(model.log_weights, x_test, k=k, progress=progress)
             result["log_likelihood"] = {"value": float(ll.mean()), "k": k, "n_test": len(x_test),

@@ -2,8 +2,9 @@
 
 Reconstruction matches p_θ(x|z) to the data; a code discriminator q_ψ(y|z) matches the aggregate
 q_η(z|x) to the prior p(z) by Eq. 3 in z-space (prior codes y=1, inferred codes y=0). It is the
-VAE recipe with ``match.z=adversarial``; because the adversary needs only samples of p(z), the
-prior may be implicit (``prior=mixture|swissroll``).
+VAE recipe with ``match.z=adversarial`` and a code-only discriminator (the VAE's adversarial tool
+uses a joint T(x, z) for the per-example KL instead); because the adversary needs only samples of
+p(z), the prior may be implicit (``prior=mixture|swissroll``).
 """
 
 from dataclasses import dataclass
@@ -26,4 +27,4 @@ class AAEConfig(VAEConfig):
 def build_aae(cfg: AAEConfig, spec: DataSpec) -> UnifiedModel:
     """Adversarial autoencoder: reconstruction + adversarial code matching."""
     prior = GaussianPrior(cfg.z_dim) if cfg.prior == "gaussian" else ImplicitPrior(cfg.z_dim, cfg.prior)
-    return vae_model("aae", cfg, spec, parts=vae_parts(cfg, spec, prior=prior))
+    return vae_model("aae", cfg, spec, parts=vae_parts(cfg, spec, prior=prior, joint=False))

@@ -4,7 +4,8 @@ Table 1, VAE column: z is latent and x visible; the decoder p_θ(x|z,y) (Eq. 13)
 the encoder q_η(z|x,y) and the perfect discriminator q_*(y|x) are inference. One phase, the
 paper's wake phase extended (Eq. 14), maximises Eq. 12 in θ and η, minimising
 KL(q_η(z|x,y) q^r_*(y|x) ‖ p_θ(z,y|x)) (Lemma 2). Techniques: adversary activation (AA-VAE, Eq. 17).
-The code pair q_η(z|x) ~ p(z) is matched by ``match_z``: kl (the VAE) or adversarial (AAE-style).
+The code pair q_η(z|x) ~ p(z) is matched by ``match_z``: kl (the VAE) or adversarial (a joint T(x, z)
+estimates the per-example KL, as in AVB, so the objective remains an ELBO estimate).
 """
 
 from __future__ import annotations
@@ -34,15 +35,16 @@ class VAEConfig(Config):
     match_z: str = checked("kl", one_of("kl", "adversarial"), "tool for q_η(z|x) ~ p(z) (CLI: match.z=...)")
 
 
-def vae_parts(cfg, spec: DataSpec, cond: int = 0, encoder=None, prior=None) -> dict:
-    """Prior, explicit decoder, (Gaussian) encoder, the perfect q_* and, if adversarial, a code discriminator."""
+def vae_parts(cfg, spec: DataSpec, cond: int = 0, encoder=None, prior=None, joint: bool = True) -> dict:
+    """Prior, explicit decoder, (Gaussian) encoder, the perfect q_* and, if adversarial, a code discriminator:
+    joint T(x, z) for the per-example pair q_η(z|x) ~ p(z) (its logit estimates log p(z)/q_η(z|x), so the
+    ELBO stays an ELBO), or q_ψ(y|z) on codes alone for the aggregate pair (the AAE, ``joint=False``)."""
     parts = {"prior": prior or GaussianPrior(cfg.z_dim),
              "decoder": ExplicitGenerator(MLP((cfg.z_dim,), spec.x_shape, cfg.hidden, cond), cfg.likelihood,
                                           spec.x_shape),
              "encoder": encoder or GaussianEncoder(MLP(spec.x_shape, (2 * cfg.z_dim,), cfg.hidden, cond), cfg.z_dim),
              "discriminator": PerfectDiscriminator()}
     if cfg.match_z == "adversarial":
-        joint = not isinstance(parts["encoder"], GaussianEncoder)  # an implicit q_η(z|x) needs T(x, z)
         net = MLP((cfg.z_dim,), (1,), cfg.hidden, cond_dim=_numel(spec.x_shape) if joint else 0, act="leaky")
         parts["code_discriminator"] = CodeDiscriminator(net, joint=joint)
     return parts
@@ -56,14 +58,16 @@ def _numel(shape) -> int:
 
 
 def vae_model(name: str, cfg, spec: DataSpec, *, conditional: bool = False, objective=None, role="eq12",
-              form: str = "gan", extra_parts: tuple[str, ...] = (), **kw) -> UnifiedModel:
+              form: str | None = None, extra_parts: tuple[str, ...] = (), tools=("kl", "adversarial"),
+              **kw) -> UnifiedModel:
     """The VAE family: a ``theta_eta`` phase moving decoder (θ) and encoder (η) — plus, when the code
     pair is matched adversarially, a ``psi`` phase training the code discriminator (Eq. 3 in z-space).
+    ``tools``: those the model's objective supports for the code pair (others are refused).
     """
     parts = kw.pop("parts", None) or vae_parts(cfg, spec, spec.num_classes if conditional else 0)
     enc_density = isinstance(parts["encoder"], GaussianEncoder)
     prior_density = hasattr(parts["prior"], "log_prob")
-    match_z = check_tool(MATCH_Z, cfg.match_z, enc_density, prior_density, allowed=("kl", "adversarial"))
+    match_z = check_tool(MATCH_Z, cfg.match_z, enc_density, prior_density, allowed=tools)
     adam = {"lr": cfg.lr, "betas": (0.9, 0.999)}
     phases = [Phase("theta_eta", ("decoder", "encoder", *extra_parts), objective or vae_objective(cfg.match_z, form),
                     role, optim=adam)]
@@ -73,7 +77,7 @@ def vae_model(name: str, cfg, spec: DataSpec, *, conditional: bool = False, obje
     kw.setdefault("streams", ("x", "c") if conditional else ("x",))
     kw.setdefault("matches", (MATCH_X_RECON, match_z))
     return UnifiedModel(name, "VAE", parts, phases, x_shape=spec.x_shape, num_classes=spec.num_classes,
-                        conditional=conditional, meaning=VAE_MEANING, generative=("decoder",),
+                        conditional=conditional, meaning=VAE_MEANING, generative=("decoder", "code_discriminator"),
                         inference=("encoder", "discriminator", "classifier"), config=cfg, **kw)
 
 

@@ -16,7 +16,7 @@ from ..core.games import elbo_terms, theta_objective_eq3
 from ..nets import critic_net
 from ..registry import register_model
 from .gan import MATCH_X
-from .vae import MATCH_X_RECON, MATCH_Z, VAEConfig, vae_model, vae_parts
+from .vae import VAEConfig, vae_model, vae_parts
 
 
 @dataclass
@@ -53,7 +53,8 @@ def build_vaegan(cfg: VAEGANConfig, spec: DataSpec) -> UnifiedModel:
     parts = vae_parts(cfg, spec)
     parts["discriminator"] = Discriminator(critic_net("auto", spec.x_shape, 1, 0, (256, 256)))
     model = vae_model("vaegan", cfg, spec, parts=parts, objective=vaegan_theta_eta, role=("eq12", "eq3_theta"),
-                      binary_data=False, matches=(MATCH_X_RECON, MATCH_Z, MATCH_X))
+                      binary_data=False)
+    model.matches = (*model.matches, MATCH_X)  # the code pair's tool follows match_z
     model.phases.insert(0, Phase("phi", ("discriminator",), vaegan_phi, "eq3_phi",
                                  optim={"lr": cfg.lr_phi, "betas": (0.5, 0.999)}))
     model.family = "VAE+GAN"

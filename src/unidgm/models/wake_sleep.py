@@ -12,6 +12,7 @@ import torch
 
 from ..config import checked, positive
 from ..core import DataSpec, GaussianEncoder, Match, Objective, Phase, UnifiedModel, sleep_objective_eq14, wake_objective_eq14
+from ..core.matching import check_tool
 from ..registry import register_model
 from .vae import VAEConfig, vae_parts
 
@@ -67,10 +68,11 @@ def build_wake_sleep(cfg: WakeSleepConfig, spec: DataSpec) -> UnifiedModel:
         phases.append(Phase("wake_q", ("encoder",), wake_q, "rws_wake_q", optim=adam))
     else:
         phases.append(Phase("sleep", ("encoder",), sleep, "eq14_sleep", optim=adam))
+    pair = check_tool(Match("h", "q_λ(h|x)", "p_θ(h|x)", "kl"), cfg.match_z, True, True, allowed=("kl",))
     parts = vae_parts(cfg, spec)
     del parts["discriminator"]  # no q_* here: wake-sleep sees only data in the wake phase
     return UnifiedModel("wake_sleep", "wake-sleep", parts, phases, x_shape=spec.x_shape, num_classes=spec.num_classes,
                         meaning={"x": "data", "y": "—", "z": "latent h"}, generative=("decoder",),
                         inference=("encoder",), config=cfg,
                         matches=(Match("x", "p_θ(x|h)", "p_data(x)", "reconstruction"),
-                                 Match("h", "q_λ(h|x)", "p_θ(h|x)", "kl")))
+                                 pair))
