@@ -33,10 +33,9 @@ def run(args) -> int:
         out.mkdir(parents=True, exist_ok=True)
         (out / "table1.md").write_text(text + "\n")
     else:
-        from . import run_kl_directions, run_kl_plot
+        from . import run_kl_plot
         from .modes import run_mode_study
-        run_kl_directions(verbose=True)
-        print(f"wrote {run_kl_plot(out)}")
+        run_kl_plot(out)  # the analytic picture: fits, printed and plotted
         seeds, steps = (1, 200) if args.quick else (args.seeds, args.steps)
         run_mode_study(out, data=args.data, seeds=seeds, steps=steps)
     return 0
