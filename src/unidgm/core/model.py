@@ -177,7 +177,10 @@ class UnifiedModel(nn.Module):
 
     @torch.no_grad()
     def encode(self, x: Tensor, labels: Tensor | None = None, sample: bool = False) -> Tensor:
-        """The code of x under q_η(z|x,y=0): its **mean** by default, a reparameterised sample if ``sample``."""
+        """The code of x under q_η(z|x,y=0): its **mean** by default, a reparameterised sample if ``sample``.
+
+        An implicit encoder (AVB, BiGAN) has no mean in closed form: it always returns its sample f_η(x, ε).
+        """
         if not self.has("encoder"):
             raise NotImplementedError(f"{self.name} has no inference model q_η(z|x,y)")
         c = self.onehot(labels, x.shape[0]) if labels is not None or self.conditional else None
