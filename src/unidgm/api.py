@@ -102,6 +102,8 @@ def prepare(settings: Settings, data_root=None, rank: int = 0, world_size: int =
     """Build the model and its data streams for ``settings`` (shared by train, resume and DDP)."""
     from .data import balanced_subset, binarize, domain_pair, domain_pair_names, get_dataset
     cfg = settings.train
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
     if settings.data.partition(":")[0] in domain_pair_names():
         source, target = domain_pair(settings.data, "train", data_root, seed=cfg.seed)
     else:
@@ -176,7 +178,8 @@ def resume(run_dir: str | os.PathLike, *, data_root=None, overrides: dict | list
     if overrides:
         changed = override(settings, overrides)
         diff = _diff(settings.to_dict(), changed.to_dict())
-        harmless = {"train.steps", "train.progress", "train.log_every", "train.ckpt_every", "train.sample_every"}
+        harmless = {"train.steps", "train.progress", "train.log_every", "train.ckpt_every", "train.sample_every",
+                    "train.threads"}
         if set(diff) - harmless and not force:
             raise ConfigError("resuming with a changed config: " + "; ".join(
                 f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items()) + ". Pass --force to resume anyway")

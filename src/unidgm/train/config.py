@@ -31,4 +31,6 @@ class TrainConfig(Config):
     adam: str = checked("auto", one_of("auto", "foreach", "for", "fused"),
                         "Adam implementation: auto (torch's: one tensor at a time on CPU, foreach on CUDA; the two "
                         "give the same numbers), foreach, for, fused (one kernel: fastest; rounding differs)")
+    threads: int | None = checked(None, positive, "CPU threads for torch (None: torch's default); use 1 when other "
+                                  "processes share the cores: oversubscribed threads slow small models by 10x")
     progress: bool = checked(True, (lambda v: isinstance(v, bool), "must be true/false"), "progress bar")
