@@ -49,28 +49,27 @@ def digits_test():
 def test_vae_tool_switch_gives_comparable_elbos(digits_runs):
     """Same VAE, same budget, only the code pair's tool switched; the test ELBO is the true one (closed-form KL).
 
-    Measured (seed 0, 1000 steps, z_dim 8, 128-128): kl −24.2, adversarial −37.2 nats (start: −43.9). The
-    adversarial run is worse: T(x, z) is a logistic density-ratio estimate that lags behind and saturates when
-    the encoder sharpens, so the encoder shrinks σ where T cannot see it (its KL estimate ≈ 2 nats while the
-    closed form is ≈ 17). Seeds 0-2 gave gaps of 13, 17 and 21 nats; the band below allows 25. The decoders
-    are nonetheless comparable: importance-sampled log p(x) −24.0 (kl) vs −24.5 (adversarial).
+    Measured (seeds 0-2, 1000 steps, z_dim 8, 128-128): kl −24.23 / −24.44 / −24.22, adversarial −25.20 /
+    −25.34 / −25.43 nats (start −43.9); importance-sampled log p(x) −23.98 / −24.15 / −23.90 (kl) vs −23.99 /
+    −24.02 / −24.08 (adversarial). This needs the code adversary to keep up with the encoder (5 ψ updates per
+    step at 5× the learning rate, the VAE's defaults): with one update at the same rate T(x, z) saturated and
+    the ELBO gap was 13-21 nats (T reported KL ≈ 2 where the closed form was ≈ 17).
     """
     kl0, kl = digits_runs["kl", 1][1], digits_runs["kl", 1000][1]
     adv0, adv = digits_runs["adversarial", 1][1], digits_runs["adversarial", 1000][1]
     assert abs(kl0 - adv0) < 0.5                              # the same start: same seed, same networks
     assert kl > kl0 + 15 and -28 < kl < -20                   # the kl VAE learns (digits, 8x8 binarised)
-    assert math.isfinite(adv) and kl - 25 < adv < kl + 2      # adversarial: within the band, never far better
+    assert math.isfinite(adv) and kl - 2.5 < adv < kl + 1     # comparable: within ~1 nat measured
     # the adversarial model's *own* estimate, E_q[log p(x|z) + T(x, z)], is close to the kl ELBO (optimistic)
     model, x = digits_runs["adversarial", 1000][0], digits_test()
     with torch.no_grad():
         z = model["encoder"].rsample(x)[0]
         own = (model["decoder"].log_prob(x, z) + model["code_discriminator"](z, x)).mean().item()
     assert abs(own - kl) < 6
-    # the *models* are comparable: their importance-sampled log p(x) differ by ~1 nat (measured, seeds 0-2:
-    # kl −23.98, −24.16, −23.90; adversarial −24.50, −25.04, −25.13); the gap is in the encoder's KL alone
+    # the *models* are comparable too: their importance-sampled log p(x) agree to ~0.2 nats (measured above)
     torch.manual_seed(0)
     ll_kl, ll_adv = importance_sampled_ll(digits_runs["kl", 1000][0], x), importance_sampled_ll(model, x)
-    assert abs(ll_kl - ll_adv) < 2.5 and ll_kl > kl - 0.5
+    assert abs(ll_kl - ll_adv) < 1.0 and ll_kl > kl - 0.5
 
 
 def test_joint_discriminator_recovers_the_per_example_kl_of_a_fixed_encoder(digits_runs):

@@ -47,6 +47,7 @@ class Phase:
     role: str | tuple[str, ...]
     every: int = 1
     optim: dict = field(default_factory=lambda: {"lr": 1e-3, "betas": (0.9, 0.999)})
+    repeat: int = 1  # updates per step when it runs (an adversary that must keep up with its opponent)
     over: str = "real"  # the examples its per-example values range over: 'real', 'fake' or 'both'
 
     def __post_init__(self):
@@ -281,7 +282,7 @@ class UnifiedModel(nn.Module):
             lines.append(f"  {n:<22} {p.symbol:<12} {side:<11} {count:>9,} params  {p.describe()}")
         lines.append("phases (run in this order each step):")
         for ph in self.phases:
-            every = "" if ph.every == 1 else f" every {ph.every} steps"
+            every = ("" if ph.every == 1 else f" every {ph.every} steps") + ("" if ph.repeat == 1 else f" ×{ph.repeat}")
             lines.append(f"  {ph.name:<10} moves {', '.join(ph.parts)}{every}: {ph.describe()}")
         if self.matches:
             lines.append("matched pairs (space: left ~ right, tool):")

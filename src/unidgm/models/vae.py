@@ -33,6 +33,9 @@ class VAEConfig(Config):
     likelihood: str = checked("bernoulli", one_of("bernoulli", "gaussian"), "decoder likelihood")
     lr: float = checked(1e-3, positive, "Adam learning rate")
     match_z: str = checked("kl", one_of("kl", "adversarial"), "tool for q_η(z|x) ~ p(z) (CLI: match.z=...)")
+    # the code adversary must track an encoder that sharpens fast, else its KL estimate saturates
+    psi_steps: int = checked(5, positive, "code-discriminator updates per step (match.z=adversarial)")
+    psi_lr: float = checked(5e-3, positive, "code-discriminator learning rate (match.z=adversarial)")
 
 
 def vae_parts(cfg, spec: DataSpec, cond: int = 0, encoder=None, prior=None, joint: bool = True) -> dict:
@@ -72,8 +75,8 @@ def vae_model(name: str, cfg, spec: DataSpec, *, conditional: bool = False, obje
     phases = [Phase("theta_eta", ("decoder", "encoder", *extra_parts), objective or vae_objective(cfg.match_z, form),
                     role, optim=adam)]
     if cfg.match_z == "adversarial":
-        phases.insert(0, Phase("psi", ("code_discriminator",), code_phi_objective, "eq3_phi",
-                               optim={"lr": cfg.lr, "betas": (0.5, 0.999)}))
+        phases.insert(0, Phase("psi", ("code_discriminator",), code_phi_objective, "eq3_phi", repeat=cfg.psi_steps,
+                               optim={"lr": cfg.psi_lr, "betas": (0.5, 0.999)}))
     kw.setdefault("streams", ("x", "c") if conditional else ("x",))
     kw.setdefault("matches", (MATCH_X_RECON, match_z))
     return UnifiedModel(name, "VAE", parts, phases, x_shape=spec.x_shape, num_classes=spec.num_classes,

@@ -81,31 +81,36 @@ class Trainer:
         for ph in self.model.phases:
             if self.step % ph.every:
                 continue
-            params = self._phase_params[ph.name]
-            with self._autocast():
-                obj = ph.objective(self.model, batch)
-                loss = loss_from(obj)
-            opt = self.optimizers[ph.name]
-            opt.zero_grad(set_to_none=True)
-            # The backward runs even on a non-finite loss, so that one check (one device sync on GPUs,
-            # not two) covers the loss and the gradients; a bad phase's gradients are dropped unused.
-            loss.backward(inputs=params)  # only this phase's parameters receive gradients
-            if self.dist is not None:
-                self.dist.all_reduce_grads(params)
-            norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
-            if not (torch.isfinite(loss) & torch.isfinite(norm)):
-                if not torch.isfinite(loss):
-                    self._nonfinite(ph.name, "loss", loss)
-                else:
-                    bad = next(p for p in params if p.grad is not None and not torch.isfinite(p.grad).all())
-                    self._nonfinite(ph.name, f"gradient of part {self._parts_of.get(id(bad), '?')!r}", norm)
-                opt.zero_grad(set_to_none=True)
-                continue
-            opt.step()
-            logs[f"{ph.name}/loss"] = loss.detach()
-            for k, v in obj.terms.items():
-                logs[f"{ph.name}/{k}"] = v
+            for _ in range(ph.repeat):  # e.g. several adversary updates per generator update
+                self._update(ph, batch, logs)
         return logs
+
+    def _update(self, ph, batch: dict, logs: dict) -> None:
+        """One update of one phase: objective, loss, backward into its parameters, guard, step, logs."""
+        params = self._phase_params[ph.name]
+        with self._autocast():
+            obj = ph.objective(self.model, batch)
+            loss = loss_from(obj)
+        opt = self.optimizers[ph.name]
+        opt.zero_grad(set_to_none=True)
+        # The backward runs even on a non-finite loss, so that one check (one device sync on GPUs,
+        # not two) covers the loss and the gradients; a bad phase's gradients are dropped unused.
+        loss.backward(inputs=params)  # only this phase's parameters receive gradients
+        if self.dist is not None:
+            self.dist.all_reduce_grads(params)
+        norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+        if not (torch.isfinite(loss) & torch.isfinite(norm)):
+            if not torch.isfinite(loss):
+                self._nonfinite(ph.name, "loss", loss)
+            else:
+                bad = next(p for p in params if p.grad is not None and not torch.isfinite(p.grad).all())
+                self._nonfinite(ph.name, f"gradient of part {self._parts_of.get(id(bad), '?')!r}", norm)
+            opt.zero_grad(set_to_none=True)
+            return
+        opt.step()
+        logs[f"{ph.name}/loss"] = loss.detach()
+        for k, v in obj.terms.items():
+            logs[f"{ph.name}/{k}"] = v
 
     def _nonfinite(self, phase: str, what: str, value) -> None:
         if self.cfg.nonfinite == "skip":
