@@ -2,5 +2,7 @@
 
 
 def add_reproduce_parser(sub):
-    from .reproduce import add_parser
-    add_parser(sub)
+    """`unidgm reproduce` and `unidgm sweep` (called by the CLI's build_parser)."""
+    from . import reproduce, sweep
+    reproduce.add_parser(sub)
+    sweep.add_parser(sub)

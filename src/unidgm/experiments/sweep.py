@@ -1,0 +1,332 @@
+"""The sweep runner: one config over N seeds and over model/technique variants, as mean ± std.
+
+Every (variant, seed) trains into its own run folder ``<runs>/<variant>/seed-<s>``; a folder whose
+``metrics.json`` exists is finished and skipped, one with checkpoints but no ``metrics.json`` is
+resumed from its latest checkpoint (bit-exact on CPU), so an interrupted sweep continues where it
+stopped. Besides the final metrics, each run stores ``curve.json``: the same metrics evaluated at
+every kept checkpoint on a fixed test subset, so that a gain can be checked along training.
+
+    from unidgm.experiments.sweep import Variant, run_sweep, write_summary
+    vs = [Variant("vae", "vae", "digits", overrides={"steps": 300}, metrics=("elbo",)),
+          Variant("aa-vae", "vae", "digits", ("aa",), {"steps": 300}, ("elbo",))]
+    results = run_sweep(vs, seeds=[0, 1, 2], runs="runs/sweep")
+    write_summary(vs, [0, 1, 2], "runs/sweep", "results/sweep")   # .md, .csv, .json
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import shlex
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+CURVE, TIMING, METRICS = "curve.json", "timing.json", "metrics.json"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One configuration of a sweep: model, data, technique switches, overrides, what to evaluate."""
+
+    name: str                                # folder name under the runs folder
+    model: str
+    data: str = "digits"
+    techniques: tuple[str, ...] = ()
+    overrides: dict = field(default_factory=dict, hash=False, compare=False)
+    metrics: tuple[str, ...] = ()            # final metrics (evaluate_run); () = all that apply
+    curve_points: int = 4                    # checkpoints evaluated along training (0: none)
+    eval: dict = field(default_factory=dict, hash=False, compare=False)  # n_samples, k, max_test, curve_test
+
+    @property
+    def steps(self) -> int:
+        from ..train.config import TrainConfig
+        return int(self.overrides.get("steps", self.overrides.get("train.steps", TrainConfig().steps)))
+
+    def run_overrides(self, seed: int) -> dict:
+        """The variant's overrides plus seed and a checkpoint schedule that keeps every curve point."""
+        ov = {**self.overrides, "seed": seed, "progress": False}
+        if self.curve_points > 0:
+            ov["ckpt_every"] = max(1, self.steps // self.curve_points)
+            ov["keep_ckpts"] = self.curve_points + 2
+        return ov
+
+    def commands(self, seed: int, run: Path, data_root=None) -> list[str]:
+        """The equivalent CLI commands of one run (train, then eval)."""
+        root = f" --data-root {shlex.quote(str(data_root))}" if data_root else ""
+        techs = "".join(f" --technique {t}" for t in self.techniques)
+        ov = " ".join(f"{k}={_cli_value(v)}" for k, v in self.run_overrides(seed).items() if k != "progress")
+        train = f"unidgm train {self.model} --data {self.data}{techs} {ov} --out {run} --no-progress{root}"
+        ev = self.eval
+        evc = (f"unidgm eval {run} --metrics {','.join(self.metrics) or 'auto'}"
+               f" --n-samples {ev.get('n_samples', 10000)} --k {ev.get('k', 1)}"
+               + (f" --max-test {ev['max_test']}" if ev.get("max_test") else "") + root)
+        return [train, evc]
+
+
+def _cli_value(v) -> str:
+    if isinstance(v, (tuple, list)):
+        return "[" + ",".join(str(e) for e in v) + "]"
+    return str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def run_dir(runs, variant: Variant, seed: int) -> Path:
+    return Path(runs) / variant.name / f"seed-{seed}"
+
+
+def is_done(runs, variant: Variant, seed: int) -> bool:
+    return (run_dir(runs, variant, seed) / METRICS).exists()
+
+
+# --- one run ---------------------------------------------------------------------------------------------
+
+def run_one(variant: Variant, seed: int, runs, data_root=None, threads: int | None = None) -> dict:
+    """Train (or resume), evaluate along checkpoints and at the end; skip a finished run."""
+    from .. import api
+    from ..train import checkpoint as ckpt
+    if threads:
+        torch.set_num_threads(threads)
+    folder = run_dir(runs, variant, seed)
+    if (folder / METRICS).exists():
+        return {"variant": variant.name, "seed": seed, "skipped": True, **json.loads((folder / METRICS).read_text())}
+    t0 = time.time()
+    latest = ckpt.latest_checkpoint(folder / "checkpoints") if folder.exists() else None
+    if latest is None and folder.exists():
+        shutil.rmtree(folder)  # started but never checkpointed: start afresh
+    if latest is None:
+        api.train(variant.model, variant.data, overrides=variant.run_overrides(seed), techniques=variant.techniques,
+                  out=folder, data_root=data_root, progress=False)
+    elif int(json.loads((latest / "state.json").read_text())["step"]) < variant.steps:
+        api.resume(folder, data_root=data_root, progress=False)
+    t_train = time.time() - t0
+    if variant.curve_points > 0 and not (folder / CURVE).exists():
+        curve = evaluate_curve(folder, variant, data_root)
+        (folder / CURVE).write_text(json.dumps(curve, indent=1))
+    t_curve = time.time() - t0 - t_train
+    (folder / TIMING).write_text(json.dumps({"train_s": t_train, "curve_s": t_curve, "threads": torch.get_num_threads()}))
+    from ..eval.run import evaluate_run
+    ev = variant.eval
+    result = evaluate_run(folder, list(variant.metrics) or None, data_root=data_root,
+                          n_samples=ev.get("n_samples", 10000), k=ev.get("k", 1), max_test=ev.get("max_test"),
+                          progress=False)  # writes metrics.json last: the run's "done" mark
+    timing = json.loads((folder / TIMING).read_text())
+    timing["eval_s"] = time.time() - t0 - t_train - t_curve
+    timing["total_s"] = time.time() - t0
+    (folder / TIMING).write_text(json.dumps(timing))
+    return {"variant": variant.name, "seed": seed, "skipped": False, **result}
+
+
+def _run_task(args):
+    variant, seed, runs, data_root, threads = args
+    return run_one(variant, seed, runs, data_root, threads)
+
+
+# --- curves --------------------------------------------------------------------------------------------
+
+def evaluate_curve(folder: Path, variant: Variant, data_root=None) -> dict:
+    """Each kept checkpoint evaluated on a fixed test subset (first ``curve_test`` examples; a fixed
+    sample seed), for every final metric that is cheap enough: elbo, ssl_accuracy, inception_score,
+    cond_accuracy, fid (with ``curve_samples`` generated samples)."""
+    from ..api import load, read_settings
+    from ..data import get_dataset
+    from ..eval.accuracy import classification_accuracy
+    from ..eval.run import sample_quality, test_inputs
+    from ..train import checkpoint as ckpt
+    settings = read_settings(folder)
+    ev = variant.eval
+    n_test, n_samples = ev.get("curve_test", 2000), ev.get("curve_samples", 2000)
+    test = get_dataset(settings.data, "test", data_root, seed=settings.train.seed + 1)
+    test = test.subset(torch.arange(min(n_test, len(test))))
+    metrics = [m for m in variant.metrics
+               if m in ("elbo", "ssl_accuracy", "inception_score", "cond_accuracy", "fid", "modes")]
+    train = None
+    points = []
+    for path in sorted((folder / "checkpoints").glob("ckpt-*")):
+        step = int(path.name.split("-")[1])
+        model = load(folder, checkpoint=str(path))
+        torch.manual_seed(0)
+        point = {"step": step}
+        with torch.no_grad():
+            if "elbo" in metrics:
+                x, _ = test_inputs(model, test.x, 0)
+                y = test.y if model.conditional and "elbo" not in model.methods else None  # as evaluate_run
+                point["elbo"] = float(torch.cat([model.elbo(x[i:i + 500], None if y is None else y[i:i + 500])
+                                                 for i in range(0, len(x), 500)]).mean())
+            if "ssl_accuracy" in metrics:
+                point["ssl_accuracy"] = classification_accuracy(model.classify, test.x, test.y)
+            if "modes" in metrics:
+                from ..eval.modes import mode_metrics
+                point.update(headline("modes", mode_metrics(model.sample(n_samples), test.modes, test.mode_std)))
+            wanted = [m for m in metrics if m in ("inception_score", "cond_accuracy", "fid")]
+            if wanted:
+                if train is None:
+                    train = get_dataset(settings.data, "train", data_root, seed=settings.train.seed)
+                q = sample_quality(model, settings.data, train, test, wanted, n_samples, 10, data_root, False)
+                for m in wanted:
+                    point[m] = q[m]["mean"] if "mean" in q[m] else q[m]["value"]
+        points.append(point)
+    return {"n_test": len(test), "n_samples": n_samples, "points": points}
+
+
+# --- the sweep ----------------------------------------------------------------------------------------
+
+def run_sweep(variants: list[Variant], seeds, runs, data_root=None, jobs: int = 1, threads: int | None = None,
+              log=print) -> list[dict]:
+    """Every (variant, seed) not yet finished, in order (``jobs`` worker processes of ``threads`` torch
+    threads each); returns one result dict per (variant, seed)."""
+    tasks = [(v, s, str(runs), None if data_root is None else str(data_root), threads) for v in variants for s in seeds]
+    todo = [t for t in tasks if not is_done(runs, t[0], t[1])]
+    if len(todo) < len(tasks):
+        log(f"sweep: {len(tasks) - len(todo)} of {len(tasks)} runs already finished, skipped")
+    results = []
+    if jobs <= 1 or len(todo) <= 1:
+        for i, t in enumerate(todo):
+            t0 = time.time()
+            results.append(_run_task(t))
+            log(f"  [{i + 1}/{len(todo)}] {t[0].name} seed {t[1]}: {time.time() - t0:.1f} s")
+    else:
+        import concurrent.futures as cf
+        import multiprocessing as mp
+        with cf.ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
+            futures = {pool.submit(_run_task, t): t for t in todo}
+            for i, fut in enumerate(cf.as_completed(futures)):
+                t = futures[fut]
+                results.append(fut.result())
+                log(f"  [{i + 1}/{len(todo)}] {t[0].name} seed {t[1]} finished")
+    return results
+
+
+# --- collecting ---------------------------------------------------------------------------------------
+
+def headline(metric: str, value) -> dict[str, float]:
+    """The numbers a metric's entry in metrics.json stands for: its value (the mean for the inception
+    score); for mode coverage, modes captured and the high-quality fraction."""
+    if not isinstance(value, dict):
+        return {}
+    if metric == "modes":
+        return {"modes_captured": float(value["modes_captured"]),
+                "high_quality_fraction": float(value["high_quality_fraction"])}
+    if "mean" in value or "value" in value:
+        return {metric: float(value["mean"] if "mean" in value else value["value"])}
+    return {}
+
+
+def collect(runs, variant: Variant, seeds) -> dict:
+    """Per finished seed: final metrics, curve, timing. Keys: seeds, metrics{name: [values]}, curves, timing."""
+    out = {"seeds": [], "metrics": {}, "curves": [], "train_s": [], "total_s": [], "steps": variant.steps}
+    for s in seeds:
+        folder = run_dir(runs, variant, s)
+        if not (folder / METRICS).exists():
+            continue
+        res = json.loads((folder / METRICS).read_text())
+        out["seeds"].append(s)
+        for m in variant.metrics or list(res):
+            for name, v in headline(m, res.get(m)).items():
+                out["metrics"].setdefault(name, []).append(v)
+        if (folder / CURVE).exists():
+            out["curves"].append(json.loads((folder / CURVE).read_text()))
+        if (folder / TIMING).exists():
+            t = json.loads((folder / TIMING).read_text())
+            out["train_s"].append(t.get("train_s", 0.0))
+            out["total_s"].append(t.get("total_s", 0.0))
+    return out
+
+
+def machine() -> dict:
+    """Versions and machine of this process, for reports."""
+    import numpy as np
+
+    import unidgm
+    from ..train.rundir import git_commit
+    return {"unidgm": unidgm.__version__, "torch": torch.__version__, "numpy": np.__version__,
+            "python": platform.python_version(), "platform": platform.platform(), "host": platform.node(),
+            "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(),
+            "git_commit": git_commit()}
+
+
+def write_summary(variants: list[Variant], seeds, runs, out_stem, data_root=None, digits: int = 3,
+                  command: str | None = None, wall_s: float | None = None) -> dict:
+    """One row per variant: seeds finished, steps, each metric as mean ± std over seeds; written as
+    ``<out_stem>.md/.csv/.json`` (eval/table.py), with a ``<out_stem>.meta.json`` holding the command,
+    the per-run commands, versions, machine, date and wall time (also appended to the Markdown)."""
+    from ..eval.table import summarise, write_table
+    rows, per_run = [], {}
+    collected = {v.name: collect(runs, v, seeds) for v in variants}
+    names = list(dict.fromkeys(m for c in collected.values() for m in c["metrics"]))
+    for v in variants:
+        c = collected[v.name]
+        row = {"variant": v.name, "model": v.model, "techniques": "+".join(v.techniques) or "—", "data": v.data,
+               "steps": v.steps, "seeds": len(c["seeds"])}
+        for m in names:
+            row[m] = summarise(c["metrics"][m]) if c["metrics"].get(m) else None
+        row["train s/seed"] = sum(c["train_s"]) / len(c["train_s"]) if c["train_s"] else None
+        rows.append(row)
+        per_run[v.name] = {str(s): v.commands(s, run_dir(runs, v, s), data_root) for s in seeds}
+    paths = write_table(rows, path_stem=out_stem, digits=digits)
+    meta = {"command": command or " ".join(shlex.quote(a) for a in sys.argv), "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
+            "wall_s": wall_s, "seeds": list(seeds), "runs": str(runs), "machine": machine(), "run_commands": per_run}
+    stem = Path(out_stem)
+    meta_path = stem.with_name(stem.name + ".meta.json")
+    meta_path.write_text(json.dumps(meta, indent=2))
+    with open(paths["md"], "a", encoding="utf-8") as f:
+        f.write(f"\nMean ± std (ddof 1) over seeds {list(seeds)}. Command: `{meta['command']}`; date {meta['date']}"
+                + (f"; wall time {wall_s:.0f} s" if wall_s is not None else "")
+                + f"; machine {meta['machine']['host']} ({meta['machine']['cpu_count']} CPUs), torch "
+                f"{meta['machine']['torch']}, unidgm {meta['machine']['unidgm']}. Per-run commands: {meta_path.name}.\n")
+    return {**paths, "meta": meta_path}
+
+
+# --- `unidgm sweep` ------------------------------------------------------------------------------------
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("sweep", help="one config over N seeds and technique variants: mean ± std table",
+                       description="Trains MODEL once per (variant, seed) into OUT/runs/<variant>/seed-<s> "
+                                   "(finished runs are skipped, interrupted ones resumed) and writes "
+                                   "OUT/summary.md/.csv/.json with mean ± std over seeds.")
+    p.add_argument("model")
+    p.add_argument("overrides", nargs="*", help="key=value config overrides shared by every variant")
+    p.add_argument("--data", default="digits")
+    p.add_argument("--seeds", type=int, default=3)
+    p.add_argument("--variants", default="none", help="comma-separated technique sets, '+'-joined, e.g. none,iw")
+    p.add_argument("--metrics", default="", help="comma-separated metrics (default: all that apply)")
+    p.add_argument("--curve-points", type=int, default=4, help="checkpoints evaluated along training")
+    p.add_argument("--n-samples", type=int, default=10000)
+    p.add_argument("--max-test", type=int, default=None)
+    p.add_argument("--k", type=int, default=100, help="importance samples for log_likelihood")
+    p.add_argument("--out", default="results/sweep")
+    p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--data-root", default=None)
+    p.set_defaults(handler=cmd_sweep)
+
+
+def cmd_sweep(args) -> int:
+    from ..config import parse_overrides
+    t0 = time.time()
+    overrides = parse_overrides(list(args.overrides))
+    metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
+    ev = {"n_samples": args.n_samples, "max_test": args.max_test, "curve_test": args.max_test or 2000, "k": args.k}
+    variants = []
+    for spec in args.variants.split(","):
+        techs = tuple(t for t in spec.strip().split("+") if t and t != "none")
+        name = "-".join((*techs, args.model))
+        variants.append(Variant(name, args.model, args.data, techs, overrides, metrics, args.curve_points, ev))
+    out = Path(args.out)
+    seeds = list(range(args.seeds))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    run_sweep(variants, seeds, out / "runs", args.data_root, jobs=args.jobs, threads=args.threads)
+    command = "unidgm sweep " + " ".join(shlex.quote(a) for a in [args.model, *args.overrides]) + \
+        f" --data {args.data} --seeds {args.seeds} --variants {args.variants}" + \
+        (f" --metrics {args.metrics}" if args.metrics else "") + f" --out {args.out}"
+    paths = write_summary(variants, seeds, out / "runs", out / "summary", args.data_root, command=command,
+                          wall_s=time.time() - t0)
+    print(paths["md"].read_text())
+    print(f"wrote {paths['md']}, {paths['csv'].name}, {paths['json'].name}")
+    return 0

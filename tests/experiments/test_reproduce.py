@@ -1,0 +1,90 @@
+"""`unidgm reproduce`: recipes, budgets, verdicts, and a quick smoke run of Table 3 on tiny data."""
+
+import json
+
+import pytest
+
+from unidgm.cli import main
+from unidgm.errors import ConfigError
+from unidgm.experiments import recipes as R
+from unidgm.experiments.reproduce import parse_steps, verdict
+
+
+def test_extended_recipes_are_the_base_recipe_plus_one_switch():
+    assert R.IWGAN.model == R.GAN.model and R.IWGAN.techniques == ("iw",) and R.IWGAN.overrides == R.GAN.overrides
+    assert R.AA_SVAE.model == "svae" and R.AA_SVAE.techniques == ("aa",) and R.AA_SVAE.family == R.SVAE.family
+    ov = R.train_overrides(R.AA_VAE, 600, 100, 50)
+    assert ov == R.train_overrides(R.VAE, 600, 100, 50) == {"steps": 100, "batch_size": 50, "n_train": 600}
+    assert R.train_overrides(R.SVAE, 600, 10, 10)["n_labelled"] == 600
+
+
+def test_paper_numbers_sit_next_to_each_cell():
+    t3 = {(c.setting, c.base.key): c for c in R.table3()}
+    assert t3[("1%", "vae")].paper_base == (-122.89, None) and t3[("1%", "vae")].paper_ext == (-122.15, None)
+    assert t3[("10%", "cvae")].paper_gain == pytest.approx(1.0)
+    assert ("100%", "svae") not in t3  # the paper has no SVAE at 100%
+    t2 = {(c.table, c.setting): c for c in R.table2(sizes=(1, 10), gan_sizes=(1, 100))}
+    assert t2[("table2-left", "MNIST")].paper_ext == (8.45, 0.04)
+    assert t2[("table2-middle", "SVHN")].paper_base == (0.797, 0.005)
+    assert t2[("table2-right", "1%")].paper_base == (0.9412, None)
+    assert t2[("table2-left", "MNIST 1%")].paper_base is None  # an extra row, not in the paper
+
+
+def test_sizes_are_class_balanced_counts():
+    assert R.size_to_n(0.01, 60000) == 600 and R.size_to_n(0.1, 60000) == 6000 and R.size_to_n(None, 60000) is None
+    assert R.size_to_n(0.01, 1500) == 20 and R.size_to_n(0.001, 1500) == 10
+
+
+def test_steps_option():
+    assert parse_steps("300", False) == {"vae": 300, "svae": 300, "gan": 300}
+    assert parse_steps("svae=7", True) == {**R.QUICK_STEPS, "svae": 7}
+    with pytest.raises(ConfigError, match="families"):
+        parse_steps("vea=3", False)
+
+
+def test_verdict_rule():
+    assert verdict([1.0, 1.2, 0.9], [0.5, 0.7]) == "reproduced"
+    assert verdict([1.0, 1.2, 0.9], [0.5, -0.1]) == "direction reproduced"  # not along training
+    assert verdict([1.0, -0.9, 0.1], [0.5, 0.7]) == "direction reproduced"  # within noise
+    assert verdict([-1.0, -0.5, 0.1], [0.5]) == "not reproduced"
+    assert verdict([], []) == "not run"
+
+
+def test_quick_table3_smoke_run_on_digits(tmp_path, capsys):
+    out = tmp_path / "res"
+    rc = main(["reproduce", "table3", "--quick", "--sizes", "1", "--seeds", "2", "--out", str(out),
+               "--data-root", str(tmp_path / "no-mnist-here")])
+    assert rc == 0
+    md = (out / "table3.md").read_text()
+    assert "122.89" in md and "122.15" in md and "108.22" in md  # the paper's numbers
+    assert "digits" in md and "Verdict rule" in md and "Training curves" in md
+    table = json.loads((out / "table3.json").read_text())
+    rows = {r["base"]: r for r in table["rows"]}
+    assert set(rows) == {"VAE", "CVAE", "SVAE"}
+    for r in rows.values():
+        assert len(r["ours_base_values"]) == 2 and len(r["ours_ext_values"]) == 2  # our numbers, 2 seeds
+        assert r["ours_base"] in md and r["ours_ext"] in md
+        assert r["verdict"] in ("reproduced", "direction reproduced", "not reproduced")
+        assert r["n"] == 20 and r["data"] == "digits"
+    assert table["machine"]["torch"] and table["invocations"][0]["command"].startswith("unidgm reproduce")
+    assert (out / "figures" / "curve-table3-1pct-vae.png").exists()
+    assert (out / "figures" / "samples-aa-vae-digits-1pct-8steps-quick.png").exists()
+    assert (out / "table3.csv").exists() and (out / "reproduce.md").exists()
+    assert "122.89" in capsys.readouterr().out
+    # a second invocation skips every finished run and only rebuilds the report
+    assert main(["reproduce", "table3", "--quick", "--sizes", "1", "--seeds", "2", "--out", str(out),
+                 "--data-root", str(tmp_path / "no-mnist-here")]) == 0
+    assert "12 of 12 runs already finished" in capsys.readouterr().out
+
+
+def test_table2_reports_svhn_as_skipped_without_its_files(tmp_path):
+    out = tmp_path / "res"
+    assert main(["reproduce", "table2", "--quick", "--sizes", "1", "--seeds", "1", "--steps", "2", "--out", str(out),
+                 "--data-root", str(tmp_path / "none"), "--report-only"]) == 0
+    md = (out / "table2.md").read_text()
+    assert "skipped: no SVHN files" in md and "8.34" in md and "0.9412" in md
+
+
+def test_without_mnist_a_full_run_refuses_clearly(tmp_path, capsys):
+    assert main(["reproduce", "table3", "--out", str(tmp_path / "r"), "--data-root", str(tmp_path / "none")]) == 2
+    assert "--quick" in capsys.readouterr().err
