@@ -49,7 +49,7 @@ def applicable(model, test) -> list[str]:
         out.append("modes")
     if model.has("classifier") and "x_t" not in model.streams and test.y is not None:
         out.append("ssl_accuracy")
-    if "x_t" in model.streams and model.has("classifier"):
+    if "x_t" in model.streams and "classify" in model.methods:
         out.append("da_accuracy")
     return out
 

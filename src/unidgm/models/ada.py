@@ -37,7 +37,7 @@ def ada_phi(model: UnifiedModel, batch) -> Objective:
 def ada_theta(model: UnifiedModel, batch) -> Objective:
     """Source task log q(c|x) + λ · Eq. 3 for θ: features of both domains recognise the reversed domain."""
     src, tgt = model["features"](batch["x"]), model["features"](batch["x_t"])
-    task = -F.cross_entropy(model["classifier"](src), batch["c"], reduction="none")
+    task = -F.cross_entropy(model["task"](src), batch["c"], reduction="none")
     adv = theta_objective_eq3(model["discriminator"](tgt), model["discriminator"](src))
     n = src.shape[0]
     lam = model.config.lam
@@ -50,12 +50,12 @@ def build_ada(cfg: ADAConfig, spec: DataSpec) -> UnifiedModel:
     """Adversarial domain adaptation (DANN): features, domain discriminator, source classifier."""
     k = need_labels(spec, "ada")
     parts = {"features": FeatureExtractor(MLP(spec.x_shape, (cfg.feat_dim,), cfg.hidden, act="relu")),
-             "classifier": CategoricalEncoder(MLP((cfg.feat_dim,), (k,), (cfg.hidden[-1],)), k),
+             "task": CategoricalEncoder(MLP((cfg.feat_dim,), (k,), (cfg.hidden[-1],)), k),  # source classifier
              "discriminator": Discriminator(MLP((cfg.feat_dim,), (1,), cfg.hidden, act="leaky"))}
     adam = {"lr": cfg.lr, "betas": (0.5, 0.999)}
     phases = [Phase("phi", ("discriminator",), ada_phi, "eq3_phi", optim=adam),
-              Phase("theta", ("features", "classifier"), ada_theta, ("task", "eq3_theta"), optim=adam, over="both")]
-    classify = lambda m, x: m["classifier"](m["features"](x)).argmax(-1)  # noqa: E731
+              Phase("theta", ("features", "task"), ada_theta, ("task", "eq3_theta"), optim=adam, over="both")]
+    classify = lambda m, x: m["task"](m["features"](x)).argmax(-1)  # noqa: E731
     return UnifiedModel("ada", "ADA", parts, phases, x_shape=spec.x_shape, num_classes=k, streams=("x", "c", "x_t"),
                         meaning={"x": "features", "y": "domain indicator", "z": "data examples"},
                         generative=("discriminator",), inference=("features",), config=cfg,
