@@ -6,7 +6,15 @@ from pathlib import Path
 import pytest
 import torch
 
-torch.set_num_threads(int(os.environ.get("UNIDGM_TEST_THREADS", "2")))
+THREADS = int(os.environ.get("UNIDGM_TEST_THREADS", "2"))
+torch.set_num_threads(THREADS)
+
+
+@pytest.fixture(autouse=True)
+def _restore_threads():
+    """Runs, sweeps and the demo may set torch's thread count; keep each test at the suite's setting."""
+    yield
+    torch.set_num_threads(THREADS)
 
 # <repo>/../shared/data holds the complete MNIST for developers and CI; tests skip what needs it when absent.
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
