@@ -67,6 +67,8 @@ def test_quick_table3_smoke_run_on_digits(tmp_path, capsys):
         assert r["verdict"] in ("reproduced", "direction reproduced", "not reproduced")
         assert r["n"] == 20 and r["data"] == "digits"
     assert table["machine"]["torch"] and table["invocations"][0]["command"].startswith("unidgm reproduce")
+    train_cmd, eval_cmd = table["run_commands"]["aa-vae-digits-1pct-8steps-quick"]["1"]
+    assert train_cmd.startswith("unidgm train vae --data digits --technique aa") and "seed=1" in train_cmd
     assert (out / "figures" / "curve-table3-1pct-vae.png").exists()
     assert (out / "figures" / "samples-aa-vae-digits-1pct-8steps-quick.png").exists()
     assert (out / "table3.csv").exists() and (out / "reproduce.md").exists()

@@ -209,7 +209,8 @@ def cmd_reproduce(args) -> int:
             _warm_classifier(plan)  # trained once here, not by every worker at the same time
         run_sweep(variants, plan.seeds, runs, plan.data_root, jobs=jobs, threads=threads)
     wall = time.time() - t0
-    _log_invocation(out, command, wall, args, plan, _cpu_seconds() - cpu0)
+    if not args.report_only:  # a report-only pass changes no result: not an invocation of record
+        _log_invocation(out, command, wall, args, plan, _cpu_seconds() - cpu0)
     paths = write_report(plan, runs, out)
     print(f"report: {paths['report']}")
     for t in plan.tables:
@@ -459,7 +460,10 @@ def _table_section(table: str, rows, plan: Plan, grids: dict, meta: dict, runs, 
             md.append("")
     md += _budget_section(plan)
     md += _provenance_section(meta, mine, plan, runs)
-    payload = {"table": table, "title": TITLES[table], "rows": jrows, **meta,
+    names = list(dict.fromkeys(x for r in mine for x in (r["base_variant"], r["ext_variant"])))
+    run_commands = {n: {str(s): plan.variants[n].commands(s, run_dir(runs, plan.variants[n], s), plan.data_root)
+                        for s in plan.seeds} for n in names}
+    payload = {"table": table, "title": TITLES[table], "rows": jrows, **meta, "run_commands": run_commands,
                "choices": R.__doc__.split("Choices the paper leaves open")[1].strip()}
     return "\n".join(md) + "\n", payload
 
@@ -490,7 +494,14 @@ def _provenance_section(meta: dict, mine, plan: Plan, runs) -> list[str]:
     for inv in meta["invocations"]:
         cpu = f", CPU time {inv['cpu_s'] / 60:.1f} min" if inv.get("cpu_s") is not None else ""
         lines.append(f"- `{inv['command']}` — {inv['date']}, wall time {inv['wall_s'] / 60:.1f} min{cpu}"
-                     + (" (report only)" if inv.get("report_only") else ""))
+                     + (" (report only)" if inv.get("report_only") else "")
+                     + (f" — {inv['note']}" if inv.get("note") else ""))
+    done = [inv for inv in meta["invocations"] if not inv.get("report_only")]
+    if done:
+        wall = sum(inv["wall_s"] for inv in done)
+        cpu = sum(inv.get("cpu_s") or 0 for inv in done)
+        lines += ["", f"Total over these invocations: wall time {wall / 60:.1f} min, CPU time {cpu / 60:.1f} min "
+                      f"(one torch thread per run; on otherwise idle cores, wall ≈ CPU / jobs)."]
     variants = list(dict.fromkeys(x for r in mine for x in (r["base_variant"], r["ext_variant"])))
     if variants:
         v0 = plan.variants[variants[0]]
