@@ -7,6 +7,8 @@ row are generated from these declarations, not from hand-written strings.
 
 from __future__ import annotations
 
+import contextlib
+
 from dataclasses import dataclass, field, replace
 from typing import Callable
 
@@ -163,9 +165,7 @@ class UnifiedModel(nn.Module):
             return out
         if not self.has("prior"):
             raise NotImplementedError(f"{self.name} has no prior p(z) to sample from")
-        was = self.training
-        self.eval()
-        try:
+        with self.evaluating():
             c = self.onehot(labels, n)
             z = self.parts["prior"].sample(n)
             if self.has("generator"):
@@ -173,8 +173,6 @@ class UnifiedModel(nn.Module):
             if self.has("decoder"):
                 return self.parts["decoder"].mean(z, c)
             raise NotImplementedError(f"{self.name} has no generator to sample from")
-        finally:
-            self.train(was)
 
     @torch.no_grad()
     def encode(self, x: Tensor, labels: Tensor | None = None, sample: bool = False) -> Tensor:
@@ -199,10 +197,16 @@ class UnifiedModel(nn.Module):
             return out
         if not self.has("classifier"):
             raise NotImplementedError(f"{self.name} has no classifier q(c|x)")
+        with self.evaluating():
+            return self.parts["classifier"](x).argmax(-1)
+
+    @contextlib.contextmanager
+    def evaluating(self):
+        """Eval mode (BatchNorm running statistics) for the block, then the previous mode back."""
         was = self.training
         self.eval()
         try:
-            return self.parts["classifier"](x).argmax(-1)
+            yield
         finally:
             self.train(was)
 
