@@ -13,7 +13,7 @@ from torch import nn
 
 from unidgm.core import (CodeDiscriminator, GaussianEncoder, GaussianPrior, ImplicitPrior, Match,
                          PerfectDiscriminator, UnifiedModel)
-from unidgm.core.matching import check_tool, code_match_value, code_phi_objective
+from unidgm.core.matching import check_tool, code_match_cost, code_phi_objective
 from unidgm.core.objectives import loss_from
 from unidgm.errors import ConfigError
 from unidgm.nets import MLP
@@ -55,9 +55,9 @@ def adversarial_kl(model, n=20000):
     x = torch.zeros(n, 1)
     with torch.no_grad():
         z, mean, log_var = model["encoder"].rsample(x)
-        value, terms = code_match_value(model, x, z, mean, log_var, "adversarial", form="ratio")
-    assert torch.allclose(terms["kl_z_adversarial"], -value.mean())
-    return float(-value.mean())
+        cost, terms = code_match_cost(model, x, z, mean, log_var, "adversarial", form="ratio")
+    assert torch.allclose(terms["kl_z_adversarial"], cost.mean())
+    return float(cost.mean())
 
 
 def test_optimal_logit_is_the_log_ratio_and_gives_the_kl():
@@ -84,8 +84,8 @@ def test_gan_form_is_the_reversed_discriminator_on_inferred_codes():
     torch.manual_seed(0)
     model, _ = code_model([0.0], [1.0], MLP((1,), (1,), (8,)))
     z, x = torch.randn(16, 1), torch.zeros(16, 1)
-    value, _ = code_match_value(model, x, z, None, None, "adversarial", form="gan")
-    assert torch.allclose(value, F.logsigmoid(model["code_discriminator"](z)))
+    cost, _ = code_match_cost(model, x, z, None, None, "adversarial", form="gan")
+    assert torch.allclose(cost, -F.logsigmoid(model["code_discriminator"](z)))
 
 
 @pytest.mark.parametrize("mean,sd", [((1.0, -0.5), (0.5, 1.5)), ((2.0, 0.0), (0.3, 1.0)), ((0.0, 0.0), (1.0, 1.0))])
@@ -113,10 +113,9 @@ def test_trained_code_discriminator_estimates_the_closed_form_kl(mean, sd):
 def test_kl_tool_is_closed_form():
     mean, log_var = torch.tensor([[1.0, -0.5]]), torch.tensor([[0.0, 0.5]])
     model, _ = code_model([0.0, 0.0], [1.0, 1.0], MLP((2,), (1,), (4,)))
-    value, terms = code_match_value(model, torch.zeros(1, 1), mean, mean, log_var, "kl")
+    cost, _ = code_match_cost(model, torch.zeros(1, 1), mean, mean, log_var, "kl")
     by_hand = 0.5 * ((1.0 + 1.0 - 1.0 - 0.0) + (0.25 + math.exp(0.5) - 1.0 - 0.5))  # Σ μ² + σ² − 1 − log σ²
-    assert value.item() == pytest.approx(-by_hand, abs=1e-6)
-    assert terms["kl_z"].item() == pytest.approx(by_hand, abs=1e-6)
+    assert cost.item() == pytest.approx(by_hand, abs=1e-6)
 
 
 def test_check_tool_refuses_kl_naming_the_implicit_side():
@@ -136,4 +135,4 @@ def test_kl_tool_needs_a_gaussian_prior():
     model.parts["prior"] = ImplicitPrior(2, "mixture")
     z = torch.zeros(3, 2)
     with pytest.raises(ConfigError, match="adversarial"):
-        code_match_value(model, torch.zeros(3, 1), z, z, z, "kl")
+        code_match_cost(model, torch.zeros(3, 1), z, z, z, "kl")

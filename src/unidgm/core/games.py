@@ -15,7 +15,7 @@ from torch import Tensor
 from .model import Batch, UnifiedModel
 from .objectives import (Objective, elbo_eq12, infogan_objective_eq9, phi_objective_eq3,
                          theta_objective_eq3)
-from .matching import code_match_value
+from .matching import code_match_cost
 
 
 def condition(model: UnifiedModel, batch: Batch, key: str = "c") -> Tensor | None:
@@ -84,8 +84,8 @@ def gan_theta(model: UnifiedModel, batch: Batch) -> Objective:
 def elbo_terms(model: UnifiedModel, x: Tensor, c: Tensor | None, tool: str = "kl", form: str | None = None):
     """log p̃_θ(x|z) with z ~ q_η(z|x) reparameterised, and the code-matching term's KL (or its estimate)."""
     z, mean, log_var = model["encoder"].rsample(x, c)
-    term, terms = code_match_value(model, x, z, mean, log_var, tool, form)
-    return model["decoder"].log_prob(x, z, c), -term, terms
+    cost, terms = code_match_cost(model, x, z, mean, log_var, tool, form)
+    return model["decoder"].log_prob(x, z, c), cost, terms
 
 
 def real_weights(model: UnifiedModel, batch: Batch, x: Tensor, c: Tensor | None) -> tuple[Tensor, float]:
@@ -97,7 +97,7 @@ def real_weights(model: UnifiedModel, batch: Batch, x: Tensor, c: Tensor | None)
 
 def vae_objective(tool: str = "kl", form: str | None = None):
     """Eq. 12 with the code pair matched by ``tool`` (kl: the VAE; adversarial: AAE/AVB style; see
-    :func:`code_match_value` for ``form``)."""
+    :func:`code_match_cost` for ``form``)."""
     def objective(model: UnifiedModel, batch: Batch) -> Objective:
         """Eq. 12 on the batch: each example's ELBO weighted by q^r(y=0|x) from the model's q(y|x).
 

@@ -51,24 +51,24 @@ def code_phi_objective(model, batch) -> Objective:
     return phi_objective_eq3(d(z_p, cond_x), d(z_q, cond_x))
 
 
-def code_match_value(model, x: Tensor, z: Tensor, mean: Tensor | None, log_var: Tensor | None, tool: str,
-                     form: str | None = None) -> tuple[Tensor, dict]:
-    """The per-example term that pulls q_η(z|x) towards p(z), to *add* to the reconstruction term.
+def code_match_cost(model, x: Tensor, z: Tensor, mean: Tensor | None, log_var: Tensor | None, tool: str,
+                    form: str | None = None) -> tuple[Tensor, dict]:
+    """The per-example cost that pulls q_η(z|x) towards p(z), to *subtract* from the reconstruction term.
 
-    kl: −KL(q_η(z|x) ‖ p(z)), closed form for a Gaussian encoder and prior. adversarial: Eq. 3's
-    θ side in code space, log q^r_ψ(y=0|z) (form 'gan', the AAE) or the density-ratio estimate
-    of −KL, the logit itself (form 'ratio', adversarial variational Bayes). By default the form
-    follows the discriminator: a joint T(x, z) estimates the per-example ratio log p(z)/q_η(z|x)
-    ('ratio'), a code-only q_ψ(y|z) plays a GAN against the aggregate posterior ('gan').
+    kl: KL(q_η(z|x) ‖ p(z)), closed form for a Gaussian encoder and prior. adversarial: Eq. 3's
+    θ side in code space, −log q^r_ψ(y=0|z) (form 'gan', the AAE), or the density-ratio estimate
+    of the KL, −logit (form 'ratio', adversarial variational Bayes). By default the form follows the
+    discriminator: a joint T(x, z) estimates the per-example ratio log p(z)/q_η(z|x) ('ratio'), a
+    code-only q_ψ(y|z) plays a GAN against the aggregate posterior ('gan'). Returned as a cost, not
+    a value, so that the hot path (the VAE's KL) adds no negations in forward or backward.
     """
     if tool == "kl":
         if mean is None or not isinstance(model["prior"], GaussianPrior):
             raise ConfigError("match.z=kl needs a Gaussian encoder and prior; use match.z=adversarial")
-        kl = GaussianEncoder.kl_to_standard_normal(mean, log_var)
-        return -kl, {"kl_z": kl.mean().detach()}
+        return GaussianEncoder.kl_to_standard_normal(mean, log_var), {}  # elbo_eq12 logs it as kl_z
     d = model["code_discriminator"]
     logit = d(z, x if d.joint else None)
     if (form or ("ratio" if d.joint else "gan")) == "ratio":
-        return logit, {"kl_z_adversarial": (-logit).mean().detach()}
+        return -logit, {"kl_z_adversarial": (-logit).mean().detach()}
     term = theta_objective_eq3(logit).value
-    return term, {"log_qr_psi_z": term.mean().detach(), "kl_z_adversarial": (-logit).mean().detach()}
+    return -term, {"log_qr_psi_z": term.mean().detach(), "kl_z_adversarial": (-logit).mean().detach()}

@@ -29,8 +29,9 @@ class TrainConfig(Config):
     channels_last: bool = checked(False, (lambda v: isinstance(v, bool), "must be true/false"),
                                   "channels-last layout for convolutions (speed option, mainly GPUs)")
     adam: str = checked("auto", one_of("auto", "foreach", "for", "fused"),
-                        "Adam implementation: auto (torch's: one tensor at a time on CPU, foreach on CUDA; the two "
-                        "give the same numbers), foreach, for, fused (one kernel: fastest; rounding differs)")
+                        "Adam implementation: auto (= foreach on every device; the same numbers as for, torch's "
+                        "per-tensor CPU default, with fewer dispatches), foreach, for, fused (one kernel: fastest; "
+                        "rounding differs)")
     threads: int | None = checked(None, positive, "CPU threads for torch (None: torch's default); use 1 when other "
                                   "processes share the cores: oversubscribed threads slow small models by 10x")
     progress: bool = checked(True, (lambda v: isinstance(v, bool), "must be true/false"), "progress bar")
