@@ -152,3 +152,11 @@ def test_bad_datasets_are_rejected(digits, tmp_path):
         get_classifier("d", SimpleNamespace(x=train.x, y=train.y.float()), test, tmp_path, progress=False)
     with pytest.raises(DataError):
         get_classifier("d", "not a dataset", test, tmp_path, progress=False)
+
+
+def test_a_cache_miss_under_no_grad_still_trains(digits, tmp_path):
+    """Evaluation code runs under no_grad; a classifier missing from the cache must train all the same
+    (a sweep's curve evaluation crashed with 'does not require grad' on a fresh cache)."""
+    with torch.no_grad():
+        model, acc = get_classifier("digits", digits[0], digits[1], tmp_path, seed=3, progress=False, epochs=2)
+    assert model.trained_now and acc > 0.5

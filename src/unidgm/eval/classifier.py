@@ -182,6 +182,7 @@ def auto_epochs(n_train: int, batch_size: int) -> int:
     return int(min(_MAX_AUTO_EPOCHS, max(3, math.ceil(_MIN_STEPS / steps))))
 
 
+@torch.enable_grad()  # callers evaluate under no_grad (a cache miss during evaluation trains here)
 def train_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *, epochs: int, batch_size: int,
                      lr: float, seed: int, progress: bool = True, device=None) -> nn.Module:
     """Train ``model`` with Adam and cross-entropy on shuffled mini-batches (seeded); returns it in eval mode."""

@@ -64,6 +64,8 @@ class Trainer:
         self._acc: dict[str, list] = {}  # terms since the last log line (saved in checkpoints: exact resume)
         self._skipped_at = -1  # the last step counted in `skipped`
         self._phase_params = {ph.name: model.phase_parameters(ph) for ph in model.phases}
+        trainable = {id(p) for p in model.parameters() if p.requires_grad}
+        self._whole = {name: {id(p) for p in ps} == trainable for name, ps in self._phase_params.items()}
         self._parts_of = {id(p): name for name, part in model.parts.items() for p in part.parameters()}
 
     @property
@@ -95,18 +97,21 @@ class Trainer:
         opt.zero_grad(set_to_none=True)
         # The backward runs even on a non-finite loss, so that one check (one device sync on GPUs,
         # not two) covers the loss and the gradients; a bad phase's gradients are dropped unused.
-        loss.backward(inputs=params)  # only this phase's parameters receive gradients
+        # only this phase's parameters receive gradients (a plain backward where they are all there are)
+        loss.backward(inputs=None if self._whole[ph.name] else params)
         if self.dist is not None:
             self.dist.all_reduce_grads(params)
-        # foreach: one pass over all gradients in one call, also on CPU (torch's default there is a
-        # Python loop of per-tensor norms, a measurable share of a small model's step)
-        norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None], foreach=True)
-        if not torch.isfinite(loss + norm):  # finite iff both are (inf - inf is nan)
+        grads = [p.grad for p in params if p.grad is not None]
+        # Σ_i ‖g_i‖ + loss is finite iff the loss and every gradient entry are (inf − inf is nan):
+        # one pass over the gradients in one call (foreach, also on CPU) and one sync
+        total = torch.stack(torch._foreach_norm(grads)).sum() if grads else loss.new_zeros(())
+        if not torch.isfinite(total.add_(loss.detach())):
             if not torch.isfinite(loss):
                 self._nonfinite(ph.name, "loss", loss)
             else:
                 bad = next(p for p in params if p.grad is not None and not torch.isfinite(p.grad).all())
-                self._nonfinite(ph.name, f"gradient of part {self._parts_of.get(id(bad), '?')!r}", norm)
+                self._nonfinite(ph.name, f"gradient of part {self._parts_of.get(id(bad), '?')!r}",
+                                torch.linalg.vector_norm(bad.grad))
             opt.zero_grad(set_to_none=True)
             return
         opt.step()
