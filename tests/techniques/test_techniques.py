@@ -49,6 +49,15 @@ def test_iw_weights_follow_the_discriminator_logits():
     logits = obj.aux["logit_fake"].detach().reshape(2, 4)
     assert torch.allclose(obj.weight, (torch.softmax(logits, 1) * 4).reshape(8), atol=1e-6)
     assert not obj.weight.requires_grad
+    s = torch.softmax(logits, 1)  # ESS per group = 1 / Σ s², as a fraction of k=4, averaged
+    assert obj.terms["iw_ess_fraction"].item() == pytest.approx(float((1 / s.pow(2).sum(1) / 4).mean()), rel=1e-5)
+
+
+def test_iw_effective_sample_size_spans_one_sample_to_the_whole_group():
+    from unidgm.techniques.importance_weighting import iw_ess_fraction
+    assert iw_ess_fraction(torch.ones(8), 4).item() == pytest.approx(1.0)
+    one_takes_all = torch.tensor([4.0, 0, 0, 0, 0, 0, 4.0, 0])  # per group of 4: all weight on one sample
+    assert iw_ess_fraction(one_takes_all, 4).item() == pytest.approx(0.25)
 
 
 def test_aa_with_the_perfect_discriminator_is_exactly_the_vae():

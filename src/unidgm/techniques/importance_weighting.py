@@ -42,11 +42,22 @@ class ImportanceWeighting(Technique):
                                   for ph in model.phases])
 
 
+def iw_ess_fraction(weights, k: int | None = None):
+    """Effective sample size of the Eq. 16 weights as a fraction of the group: (Σw)²/(k Σw²) per group
+    of k, averaged. 1 for uniform weights (the base GAN); 1/k when one sample takes all the weight, i.e.
+    the generator's gradient comes from that one sample alone."""
+    w = weights.detach()
+    k = w.shape[0] if k is None else k
+    w = w.reshape(-1, k)
+    return (w.sum(1).pow(2) / (k * w.pow(2).sum(1))).mean()
+
+
 def _weighted(base, k):
     def objective(model, batch):
         obj = base(model, batch)
         obj.weight = iw_weights_eq16(obj.aux["logit_fake"], k)
         obj.terms["iw_weight_max"] = obj.weight.max().detach()
+        obj.terms["iw_ess_fraction"] = iw_ess_fraction(obj.weight, k)
         return obj
     objective.__doc__ = f"Eq. 16 importance weighting (k={k or 'batch'}) of: {base.__doc__ or base.__name__}"
     return objective
