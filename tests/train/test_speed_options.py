@@ -61,3 +61,20 @@ def test_bf16_autocast_trains_on_cpu():
     assert torch.isfinite(logs["theta_eta/loss"]) and trainer.skipped == 0
     assert all(p.dtype == torch.float32 for p in model.parameters())  # autocast: fp32 master weights
     assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters()))
+
+
+def test_keep_freed_memory_takes_effect_on_glibc_and_is_idempotent():
+    import platform
+
+    from unidgm.train.speed import keep_freed_memory
+    ok = keep_freed_memory()
+    if platform.system() == "Linux" and platform.libc_ver()[0] == "glibc":
+        assert ok is True
+    assert keep_freed_memory() is ok  # a second call changes nothing
+
+
+def test_allocator_setting_is_validated():
+    from unidgm.errors import ConfigError
+    from unidgm.train.config import TrainConfig
+    with pytest.raises(ConfigError, match="allocator"):
+        TrainConfig(allocator="jemalloc")

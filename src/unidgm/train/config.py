@@ -32,6 +32,10 @@ class TrainConfig(Config):
                         "Adam implementation: auto (= foreach on every device; the same numbers as for, torch's "
                         "per-tensor CPU default, with fewer dispatches), foreach, for, fused (one kernel: fastest; "
                         "rounding differs)")
+    allocator: str = checked("auto", one_of("auto", "system"),
+                             "auto: on CPU with glibc, keep freed memory for reuse (mallopt) instead of returning it "
+                             "to the OS and page-faulting it back every step (measured 10-15% of a CPU step); "
+                             "process-wide, numbers unchanged. system: leave malloc as it is")
     threads: int | None = checked(None, positive, "CPU threads for torch (None: torch's default); use 1 when other "
                                   "processes share the cores: oversubscribed threads slow small models by 10x")
     progress: bool = checked(True, (lambda v: isinstance(v, bool), "must be true/false"), "progress bar")
