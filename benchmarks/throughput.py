@@ -309,7 +309,8 @@ def matmul_peak(seconds: float = 0.5) -> dict:
     return best
 
 
-def vae_flops(samples_per_s: float, peak: dict, profile: dict | None = None, bf16_samples_per_s=None) -> dict:
+def vae_flops(samples_per_s: float, peak: dict, profile: dict | None = None, bf16_samples_per_s=None,
+              fast_samples_per_s=None) -> dict:
     """Achieved matmul FLOP/s of the default VAE step vs the fp32 peak, decomposed as
     (the dense kernels' own rate at these shapes / peak) × (the dense kernels' share of the step)."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -327,6 +328,8 @@ def vae_flops(samples_per_s: float, peak: dict, profile: dict | None = None, bf1
         p = profile["unidgm"]
         out["dense_kernels_fraction_of_peak"] = round(flops / (p["dense_ms"] / 1e3) / peak["flop_s"], 3)
         out["dense_share_of_step"] = round(p["dense_ms"] / p["total_ms"], 3)
+    if fast_samples_per_s:  # the fp32 speed options (fused Adam: the largest non-dense share shrinks)
+        out["fast_fraction_of_peak"] = round(flops * fast_samples_per_s / x.shape[0] / peak["flop_s"], 3)
     if bf16_samples_per_s:  # the same FLOPs in bf16 (autocast), against the fp32 peak
         out["bf16_fraction_of_fp32_peak"] = round(flops * bf16_samples_per_s / x.shape[0] / peak["flop_s"], 3)
     return out
@@ -505,6 +508,8 @@ def markdown(res: dict) -> str:
                       f"and their backward products) = {f['dense_kernels_fraction_of_peak']:.0%} of peak, times "
                       f"their share of the step = {f['dense_share_of_step']:.0%} (the rest: Adam, elementwise "
                       "ops, autograd).")
+    if "fast_fraction_of_peak" in f:
+        lines[-1] += f" With the fp32 speed options (fused Adam): {f['fast_fraction_of_peak']:.0%} of peak."
     if "bf16_fraction_of_fp32_peak" in f:
         lines[-1] += (f" The same FLOPs in the bf16 path run at {f['bf16_fraction_of_fp32_peak']:.0%} of the fp32 "
                       "peak.")
@@ -563,7 +568,8 @@ def main(argv: list[str] | None = None) -> dict:
                       for case in CASES}
     print("-- fp32 matmul peak and VAE FLOP/s", flush=True)
     res["vae_flops"] = vae_flops(res["vae"]["samples_per_s"]["unidgm"], matmul_peak(), res["profile"]["vae"],
-                                 res["vae"]["samples_per_s"].get("unidgm_bf16"))
+                                 res["vae"]["samples_per_s"].get("unidgm_bf16"),
+                                 res["vae"]["samples_per_s"].get("unidgm_fast"))
     if "--no-ddp" not in argv:
         print("-- DDP scaling", flush=True)
         res["ddp"] = ddp_scaling(steps=20 if quick else 60)

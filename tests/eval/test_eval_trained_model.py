@@ -18,3 +18,23 @@ def test_importance_sampled_estimate_rises_with_k_on_a_trained_vae():
     # on this small model the bound is tight by k≈10: larger k only removes noise (measured ±0.02)
     assert ll[100] > ll[10] - 0.05 and ll[1000] > ll[100] - 0.05
     assert ll[1000] > elbo + 0.2
+
+
+def test_a_conditional_models_likelihood_uses_the_true_test_labels_like_its_elbo(monkeypatch):
+    """`unidgm eval` on a CVAE: log p(x|c) and the ELBO both condition on the test labels (the likelihood
+    once drew random labels, so it could fall below the bound it must exceed)."""
+    from unidgm.eval.run import evaluate_run
+    run = api.train("cvae", "digits", overrides={"steps": 300, "model.z_dim": 8, "model.hidden": "64"}, out="c",
+                    progress=False)
+    seen = []
+    original = type(run.model).log_likelihood
+
+    def spy(self, x, k=1000, labels=None, **kw):
+        seen.append(labels)
+        return original(self, x, k=k, labels=labels, **kw)
+    monkeypatch.setattr(type(run.model), "log_likelihood", spy)
+    res = evaluate_run(run.path, ["elbo", "log_likelihood"], k=200, max_test=200, progress=False)
+    test_y = get_dataset("digits", "test").y[:200]
+    assert res["log_likelihood"]["conditioned_on_test_labels"] and res["elbo"]["conditioned_on_test_labels"]
+    assert torch.equal(seen[0].cpu(), test_y)
+    assert res["log_likelihood"]["value"] > res["elbo"]["value"]

@@ -13,7 +13,6 @@ from ..errors import ConfigError, did_you_mean
 from . import METRICS
 from .accuracy import classification_accuracy
 from .classifier import get_classifier
-from .likelihood import importance_sampled_log_likelihood
 from .modes import mode_metrics
 from .scores import classifier_fid, classifier_inception_score, conditional_accuracy
 
@@ -92,18 +91,19 @@ def evaluate_run(run_dir, metrics: list[str] | None = None, *, data_root=None, n
     result: dict = {"run": str(run_dir), "model": settings.model, "data": settings.data,
                     "techniques": list(settings.techniques), "evaluated": time.strftime("%Y-%m-%dT%H:%M:%S")}
     x_test, binarisation = test_inputs(model, test.x, seed)
+    # a conditional model's bound and likelihood are log p(x|c) with the true test labels (the SVAE sums c
+    # out itself); both metrics condition alike, so that log p(x|c) ≥ ELBO compares like with like
+    labels = test.y if model.conditional and "elbo" not in model.methods and test.y is not None else None
     with torch.no_grad():
         if "elbo" in wanted:
-            # a conditional model's bound is log p(x|c) with the true test labels (the SVAE sums c out itself)
-            labels = test.y if model.conditional and "elbo" not in model.methods and test.y is not None else None
             vals = torch.cat([model.elbo(x_test[i:i + 500], None if labels is None else labels[i:i + 500])
                               for i in range(0, len(x_test), 500)])
             result["elbo"] = {"value": float(vals.mean()), "n_test": len(x_test), "binarisation": binarisation,
                               "conditioned_on_test_labels": labels is not None}
         if "log_likelihood" in wanted:
-            ll = importance_sampled_log_likelihood(model.log_weights, x_test, k=k, progress=progress)
+            ll = model.log_likelihood(x_test, k=k, labels=labels, progress=progress)
             result["log_likelihood"] = {"value": float(ll.mean()), "k": k, "n_test": len(x_test),
-                                        "binarisation": binarisation}
+                                        "binarisation": binarisation, "conditioned_on_test_labels": labels is not None}
     if {"inception_score", "fid", "cond_accuracy"} & set(wanted):
         result.update(sample_quality(model, settings.data, train, test, wanted, n_samples, splits, data_root, progress))
     if "modes" in wanted:
