@@ -39,6 +39,7 @@ def table1_markdown(names: list[str] | None = None) -> str:
     names = names or list(models)
     rows = list(models[names[0]].table1_row())
     out = ["| component | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    cell = lambda text: text.replace("|", "\\|")  # noqa: E731 - a "|" in p(x|y) would split the cell
     for r in rows:
-        out.append(f"| {r} | " + " | ".join(models[n].table1_row()[r].replace("|", "\\|") for n in names) + " |")
+        out.append(f"| {cell(r)} | " + " | ".join(cell(models[n].table1_row()[r]) for n in names) + " |")
     return "\n".join(out)
