@@ -49,10 +49,13 @@ def svae_objective(model: UnifiedModel, batch) -> Objective:
     (w_l, n_l), (w_u, n_u) = real_weights(model, batch, x, c), real_weights(model, batch, batch["x_u"], None)
     w_l = torch.ones_like(labelled) if w_l is None else w_l  # None: every example real (q_*)
     w_u = torch.ones_like(unlabelled) if w_u is None else w_u
+    # the values are whole bounds (KL inside), so Eq. 12 gets kl=0; the logged terms say what they are
     obj = elbo_eq12(torch.cat([labelled, unlabelled]), torch.zeros_like(torch.cat([labelled, unlabelled])),
                     torch.cat([w_l / n_l, w_u / n_u]), normaliser=1.0)
-    obj.terms.update(labelled_bound=(log_px - kl).mean().detach(), unlabelled_bound=unlabelled.mean().detach(),
-                     log_q_c=log_q_c.mean().detach(), elbo=unlabelled.mean().detach())
+    obj.terms = {"labelled_bound": (log_px - kl).mean().detach(), "unlabelled_bound": unlabelled.mean().detach(),
+                 "log_q_c": log_q_c.mean().detach(), "kl_z_labelled": kl.mean().detach(),
+                 "elbo": unlabelled.mean().detach()}
+    obj.aux["q_r_y0"] = w_l  # per labelled example, before normalising (AA logs D's weights from it)
     return obj
 
 

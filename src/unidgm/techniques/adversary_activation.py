@@ -103,7 +103,8 @@ def _with_fakes(base, cfg: AAConfig):
         if "c" in batch:
             extended["c"] = torch.cat([batch["c"], labels])
         obj = base(model, extended)
-        obj.terms["aa_weight_real"] = obj.weight[: len(x)].mean().detach()
-        obj.terms["aa_weight_fake"] = obj.weight[len(x): 2 * len(x)].mean().detach()
+        w = obj.aux.get("q_r_y0", obj.weight)  # D_φ(x) per example, before any normalisation of the objective
+        obj.terms["aa_weight_real"] = w[: len(x)].mean().detach()
+        obj.terms["aa_weight_fake"] = w[len(x): 2 * len(x)].mean().detach()
         return obj
     return objective
