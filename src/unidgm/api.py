@@ -102,8 +102,6 @@ def prepare(settings: Settings, data_root=None, rank: int = 0, world_size: int =
     """Build the model and its data streams for ``settings`` (shared by train, resume and DDP)."""
     from .data import balanced_subset, binarize, domain_pair, domain_pair_names, get_dataset
     cfg = settings.train
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
     if settings.data.partition(":")[0] in domain_pair_names():
         source, target = domain_pair(settings.data, "train", data_root, seed=cfg.seed)
     else:
@@ -202,6 +200,12 @@ def _diff(a: dict, b: dict, prefix: str = "") -> dict:
 
 
 def _fit(settings: Settings, out, data_root, *, resume: bool, distributed=None) -> Run:
+    from .train.speed import torch_threads
+    with torch_threads(settings.train.threads):  # `threads` holds for this run only, not the caller's process
+        return _fit_run(settings, out, data_root, resume=resume, distributed=distributed)
+
+
+def _fit_run(settings: Settings, out, data_root, *, resume: bool, distributed=None) -> Run:
     rank, world = (distributed.rank, distributed.world_size) if distributed else (0, 1)
     if settings.train.batch_size % world:
         raise ConfigError(f"batch_size={settings.train.batch_size} is the global batch and must be divisible by the "

@@ -78,3 +78,24 @@ def test_allocator_setting_is_validated():
     from unidgm.train.config import TrainConfig
     with pytest.raises(ConfigError, match="allocator"):
         TrainConfig(allocator="jemalloc")
+
+
+def test_training_with_threads_leaves_the_callers_thread_count_alone():
+    """`threads=1` holds during the run only: an API user's process keeps its own setting."""
+    before = torch.get_num_threads()
+    target = 1 if before != 1 else 2
+    run = api.train("vae", "digits", overrides={"steps": 3, "threads": target, "model.hidden": "8", "model.z_dim": 2,
+                                                 "ckpt_every": 0},
+                    out="threads-run", progress=False)
+    assert run.settings.train.threads == target
+    assert torch.get_num_threads() == before
+
+
+def test_torch_threads_restores_after_an_error():
+    from unidgm.train.speed import torch_threads
+    before = torch.get_num_threads()
+    with pytest.raises(RuntimeError):
+        with torch_threads(before + 1):
+            assert torch.get_num_threads() == before + 1
+            raise RuntimeError("boom")
+    assert torch.get_num_threads() == before

@@ -42,13 +42,17 @@ def run_demo(out="results/demo", steps: int | None = None, seeds=SEEDS, log=prin
 
     import torch
 
+    from ..train.speed import torch_threads
+    jobs = jobs or (2 if (os.cpu_count() or 1) >= 2 else 1)
+    with torch_threads(1 if jobs > 1 else max(1, min(2, torch.get_num_threads()))):  # restored afterwards
+        return _demo(Path(out), steps, seeds, log, jobs)
+
+
+def _demo(out: Path, steps, seeds, log, jobs: int) -> Path:
     from .tables import table1_markdown
     t0 = time.time()
-    out = Path(out)
     runs = out / "runs"
     out.mkdir(parents=True, exist_ok=True)
-    jobs = jobs or (2 if (os.cpu_count() or 1) >= 2 else 1)
-    torch.set_num_threads(1 if jobs > 1 else max(1, min(2, torch.get_num_threads())))
     log("Table 1 of the paper, read off the library's model definitions:\n")
     log(table1_markdown(["ada", "gan", "infogan", "vae"]))
     variants = demo_variants(steps)

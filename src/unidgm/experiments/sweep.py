@@ -87,10 +87,14 @@ def is_done(runs, variant: Variant, seed: int) -> bool:
 
 def run_one(variant: Variant, seed: int, runs, data_root=None, threads: int | None = None) -> dict:
     """Train (or resume), evaluate along checkpoints and at the end; skip a finished run."""
+    from ..train.speed import torch_threads
+    with torch_threads(threads):  # restored after the run: API callers keep their thread count
+        return _run_one(variant, seed, runs, data_root, threads)
+
+
+def _run_one(variant: Variant, seed: int, runs, data_root=None, threads: int | None = None) -> dict:
     from .. import api
     from ..train import checkpoint as ckpt
-    if threads:
-        torch.set_num_threads(threads)
     folder = run_dir(runs, variant, seed)
     if (folder / METRICS).exists():
         return {"variant": variant.name, "seed": seed, "skipped": True, **json.loads((folder / METRICS).read_text())}

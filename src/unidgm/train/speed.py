@@ -13,6 +13,8 @@ keeps freed CPU memory in the process (:func:`keep_freed_memory`). ``precision=b
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 from torch import nn
 
@@ -45,6 +47,20 @@ def keep_freed_memory() -> bool:
         return False
     _KEPT["done"] = ok
     return ok
+
+
+@contextlib.contextmanager
+def torch_threads(n: int | None):
+    """torch's intra-op thread count set to ``n`` inside the block (unchanged if None), restored after:
+    training through the API must not leave the caller's process with another thread count."""
+    previous = torch.get_num_threads()
+    if n:
+        torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
 
 
 def adam_options(impl: str) -> dict:
@@ -83,4 +99,4 @@ def apply_speed_options(model, cfg) -> None:
         compile_nets(model)
 
 
-__all__ = ["ADAM_IMPLS", "adam_options", "keep_freed_memory", "part_nets", "compile_nets", "apply_speed_options"]
+__all__ = ["ADAM_IMPLS", "adam_options", "keep_freed_memory", "torch_threads", "part_nets", "compile_nets", "apply_speed_options"]
