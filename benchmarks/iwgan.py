@@ -26,8 +26,9 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.run import write_results
+
 ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results"
 OUT = ROOT / "runs" / "bench" / "iwgan"
 
 
@@ -163,10 +164,7 @@ def main(argv: list[str] | None = None) -> dict:
                command="python -m benchmarks.run iwgan " + " ".join(argv), sweeps=commands,
                machine=f"{platform.node()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}",
                runtime_s=round(time.perf_counter() - started, 1))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "iwgan.json").write_text(json.dumps(res, indent=1) + "\n")
-    (RESULTS / "iwgan.md").write_text(markdown(res))
-    print(markdown(res))
+    write_results("iwgan", res, markdown(res))
     return res
 
 

@@ -8,13 +8,26 @@ and ``.md`` itself; add one by adding a line to ``BENCHES``.
 from __future__ import annotations
 
 import importlib
+import json
 import sys
 import time
+from pathlib import Path
 
 BENCHES = {
     "throughput": "benchmarks.throughput",  # training samples/s vs a hand-written loop, FLOP/s, DDP, memory
     "iwgan": "benchmarks.iwgan",  # GAN vs IWGAN on MNIST 1%, long budget, with what Eq. 16 does to the gradient
 }
+
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def write_results(name: str, res: dict, markdown: str) -> None:
+    """``benchmarks/results/<name>.json`` and ``.md``, and the Markdown on stdout."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(res, indent=1) + "\n")
+    (RESULTS / f"{name}.md").write_text(markdown)
+    print(markdown)
 
 
 def main(argv: list[str] | None = None) -> int:

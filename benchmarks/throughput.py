@@ -48,9 +48,10 @@ import time
 from pathlib import Path
 
 import torch
+
+from benchmarks.run import write_results
 import torch.nn.functional as F
 
-RESULTS = Path(__file__).resolve().parent / "results"
 ROOT = Path(__file__).resolve().parents[1]
 CASES = {"vae": 100, "gan": 64}  # batch sizes
 # The fp32 speed options: fused Adam and channels-last everywhere; torch.compile where it pays, on CUDA.
@@ -582,10 +583,7 @@ def main(argv: list[str] | None = None) -> dict:
         "memory_overhead_le_10%": all(r["peak_overhead"] <= 0.10 for r in res["memory"].values())}
     res["runtime_s"] = round(time.perf_counter() - started, 1)
     res["machine"]["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "throughput.json").write_text(json.dumps(res, indent=2) + "\n")
-    (RESULTS / "throughput.md").write_text(markdown(res))
-    print(markdown(res))
+    write_results("throughput", res, markdown(res))
     return res
 
 
