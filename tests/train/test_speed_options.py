@@ -99,3 +99,14 @@ def test_torch_threads_restores_after_an_error():
             assert torch.get_num_threads() == before + 1
             raise RuntimeError("boom")
     assert torch.get_num_threads() == before
+
+
+def test_data_stays_on_the_host_on_cpu_and_moves_to_a_gpu_that_has_room(monkeypatch):
+    from unidgm.train.speed import data_resident
+    x = torch.zeros(1000, 784)  # 3.1 MB
+    cpu, cuda = torch.device("cpu"), torch.device("cuda", 0)
+    assert not data_resident("auto", cpu, [x]) and not data_resident("yes", cpu, [x])
+    assert data_resident("yes", cuda, [x]) and not data_resident("no", cuda, [x])
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (100 * 2 ** 20, 200 * 2 ** 20))
+    assert data_resident("auto", cuda, [x])             # 3 MB < 100 MB / 4
+    assert not data_resident("auto", cuda, [x] * 10)    # 31 MB > 25 MB

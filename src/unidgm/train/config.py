@@ -32,6 +32,10 @@ class TrainConfig(Config):
                         "Adam implementation: auto (= foreach on every device; the same numbers as for, torch's "
                         "per-tensor CPU default, with fewer dispatches), foreach, for, fused (one kernel: fastest; "
                         "rounding differs)")
+    data_on_device: str = checked("auto", one_of("auto", "yes", "no"),
+                                  "keep the in-memory training set on the accelerator (batches are then gathered "
+                                  "there, no host-to-device copy per step); auto: on CUDA when it takes under a "
+                                  "quarter of the free GPU memory (MNIST: 190 MB). No effect on CPU")
     allocator: str = checked("auto", one_of("auto", "system"),
                              "auto: on CPU with glibc, keep freed memory for reuse (mallopt) instead of returning it "
                              "to the OS and page-faulting it back every step (measured 10-15% of a CPU step); "

@@ -63,6 +63,19 @@ def torch_threads(n: int | None):
             torch.set_num_threads(previous)
 
 
+def data_resident(option: str, device: torch.device, tensors) -> bool:
+    """Whether the training tensors should live on ``device`` for the whole run (``train.data_on_device``):
+    never on CPU; ``yes`` on an accelerator; ``auto`` on CUDA when they take under a quarter of its free memory."""
+    if device.type == "cpu" or option == "no":
+        return False
+    if option == "yes":
+        return True
+    if device.type != "cuda":
+        return False
+    free, _ = torch.cuda.mem_get_info(device)
+    return sum(t.numel() * t.element_size() for t in tensors) < free / 4
+
+
 def adam_options(impl: str) -> dict:
     """Keyword arguments of ``torch.optim.Adam`` for an implementation name."""
     if impl not in ADAM_IMPLS:
@@ -99,4 +112,4 @@ def apply_speed_options(model, cfg) -> None:
         compile_nets(model)
 
 
-__all__ = ["ADAM_IMPLS", "adam_options", "keep_freed_memory", "torch_threads", "part_nets", "compile_nets", "apply_speed_options"]
+__all__ = ["ADAM_IMPLS", "adam_options", "data_resident", "keep_freed_memory", "torch_threads", "part_nets", "compile_nets", "apply_speed_options"]
