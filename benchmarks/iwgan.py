@@ -125,7 +125,12 @@ def markdown(res: dict) -> str:
                      if seed in base and s in r["curve"] and s in base[seed]["curve"]]
             gains.append(_mean_std(pairs))
         lines.append(f"| gain {name} − gan | " + " | ".join(gains) + " | |")
-    lines += ["", "What Eq. 16 does to the generator's gradient, per checkpoint (mean over seeds; 10 fresh batches of "
+    lines += ["", "Mechanism (exact, from Eq. 16 and the non-saturating generator loss −log D(x)): a generated "
+              "sample's gradient through its logit is (1 − D(x_i)) ∇logit_i in the GAN; Eq. 16 multiplies it by "
+              "w̃_i ∝ D(x_i)/(1 − D(x_i)), so in IWGAN it is ∝ D(x_i) ∇logit_i. The GAN pushes hardest on the "
+              "samples D rejects; IWGAN moves mostly the samples D already accepts, and when D is confident "
+              "(small D(generated)) few samples carry the update — the effective sample size below.",
+              "", "What Eq. 16 does to the generator's gradient, per checkpoint (mean over seeds; 10 fresh batches of "
               "64 in training mode): effective sample size of the weights as a fraction of the group (1 = the GAN's "
               "uniform weights; 1/k = one sample carries the whole update), and D(x) on generated, training and "
               "held-out test images.", "",
