@@ -1,6 +1,6 @@
 """GAN vs IWGAN on MNIST 1% (600 training images), longer budgets, and why the IW gain does or does not appear.
 
-    python -m benchmarks.run iwgan [--steps 3000] [--seeds 3] [--k 8] [--report-only] [--data-root DIR]
+    python -m benchmarks.run iwgan [--steps 3000] [--seeds 3] [--k 8] [--n-train 600] [--report-only] [--data-root DIR]
 
 1. Trains (through ``unidgm sweep``; finished runs are reused) GAN and IWGAN with the same DCGAN, Adam, batch 64
    and steps, over seeds, with the classifier inception score at 6 checkpoints; optionally IWGAN with groups
@@ -9,7 +9,7 @@
    batches of 64 generated in training mode exactly as the θ phase sees them: the effective sample size of
    the weights (k=64 and k=8, as a fraction of k), and the discriminator's state — mean D(x) on generated,
    on the 600 training images and on held-out test images (a train/test gap: D has memorised the training set).
-3. Writes ``benchmarks/results/iwgan.json`` and ``.md``: IS mean ± std per variant at each checkpoint, the paired
+3. Writes ``benchmarks/results/iwgan.json`` and ``.md`` (``iwgan-all`` / ``iwgan-n<N>`` for other ``--n-train``): IS mean ± std per variant at each checkpoint, the paired
    gain (same seed) at each checkpoint, and the diagnostics.
 """
 
@@ -36,9 +36,11 @@ def _opt(argv, name, default):
     return type(default)(argv[argv.index(name) + 1]) if name in argv else default
 
 
-def _sweep(out: Path, variants: str, steps: int, seeds: int, extra: list[str], data_root: str) -> list[str]:
+def _sweep(out: Path, variants: str, steps: int, seeds: int, extra: list[str], data_root: str,
+           n_train: int = 600) -> list[str]:
+    size = [] if n_train >= 60000 else [f"n_train={n_train}"]
     cmd = [sys.executable, "-m", "unidgm", "sweep", "gan", "model.arch=auto", f"steps={steps}", "batch_size=64",
-           "n_train=600", *extra, "--data", "mnist", "--seeds", str(seeds), "--variants", variants,
+           *size, *extra, "--data", "mnist", "--seeds", str(seeds), "--variants", variants,
            "--metrics", "inception_score,fid", "--curve-points", "6", "--out", str(out), "--jobs", "1",
            "--threads", "1", "--data-root", data_root]
     subprocess.run(cmd, cwd=ROOT, check=True)
@@ -53,7 +55,7 @@ def diagnostics(run: Path, data_root: str, n_batches: int = 10) -> list[dict]:
     from unidgm.data import get_dataset
     from unidgm.techniques.importance_weighting import iw_ess_fraction
     settings = read_settings(run)
-    _, _, train = prepare(settings, data_root)  # the 600 images the run trained on
+    _, _, train = prepare(settings, data_root)  # the images the run trained on (n_train of them)
     test = get_dataset(settings.data, "test", data_root)
     points = []
     for path in sorted((run / "checkpoints").glob("ckpt-*")):
@@ -104,10 +106,11 @@ def collect(outs: dict[str, Path], data_root: str) -> dict:
 
 
 def markdown(res: dict) -> str:
+    size = "MNIST 1% (600 training images)" if res["n_train"] == 600 else f"MNIST, {res['n_train']} training images"
     variants = res["variants"]
     base = variants.get("gan", {}).get("seeds", {})
     steps = sorted({s for v in variants.values() for r in v["seeds"].values() for s in r["curve"]})
-    lines = [f"# GAN vs IWGAN on MNIST 1% — {res['date']}", "", f"`{res['command']}`; {res['machine']}; "
+    lines = [f"# GAN vs IWGAN on {size} — {res['date']}", "", f"`{res['command']}`; {res['machine']}; "
              f"{res['runtime_s']} s. Classifier inception score (our MNIST classifier; 2000 samples at checkpoints, "
              "10000 for the final score), mean ± std over seeds; gain = paired difference to the GAN of the same seed.",
              "", "| variant | " + " | ".join(f"step {s}" for s in steps) + " | final IS (10k samples) |",
@@ -149,27 +152,29 @@ def markdown(res: dict) -> str:
 def main(argv: list[str] | None = None) -> dict:
     argv = list(sys.argv[1:] if argv is None else argv)
     steps, seeds, k = _opt(argv, "--steps", 3000), _opt(argv, "--seeds", 3), _opt(argv, "--k", 0)
+    n_train = _opt(argv, "--n-train", 600)
+    tag = "1pct" if n_train == 600 else "all" if n_train >= 60000 else f"n{n_train}"
     data_root = _opt(argv, "--data-root", str(ROOT.parent / "shared" / "data"))
     if not (Path(data_root) / "mnist").exists():
         print(f"iwgan: needs MNIST under {data_root} (pass --data-root); skipped", flush=True)
         return {}
     torch.set_num_threads(1)
     started = time.perf_counter()
-    out = Path(_opt(argv, "--out", str(OUT))) / f"1pct-{steps}steps"
+    out = Path(_opt(argv, "--out", str(OUT))) / f"{tag}-{steps}steps"
     outs, commands = {"base": out}, []
     if "--report-only" not in argv:
-        commands.append(" ".join(_sweep(out, "none,iw", steps, seeds, [], data_root)[2:]))
+        commands.append(" ".join(_sweep(out, "none,iw", steps, seeds, [], data_root, n_train)[2:]))
         if k:
             outs[f"k={k}"] = out.with_name(out.name + f"-k{k}")
-            commands.append(" ".join(_sweep(outs[f"k={k}"], "iw", steps, seeds, [f"iw.k={k}"], data_root)[2:]))
+            commands.append(" ".join(_sweep(outs[f"k={k}"], "iw", steps, seeds, [f"iw.k={k}"], data_root, n_train)[2:]))
     elif k:
         outs[f"k={k}"] = out.with_name(out.name + f"-k{k}")
     res = collect(outs, data_root)
-    res.update(date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+    res.update(n_train=n_train, date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                command="python -m benchmarks.run iwgan " + " ".join(argv), sweeps=commands,
                machine=f"{platform.node()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}",
                runtime_s=round(time.perf_counter() - started, 1))
-    write_results("iwgan", res, markdown(res))
+    write_results("iwgan" if tag == "1pct" else f"iwgan-{tag}", res, markdown(res))
     return res
 
 
