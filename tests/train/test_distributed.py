@@ -85,6 +85,28 @@ def worker(out: Path) -> None:
             gan_module.gan_phi = base
         res["nan"] = {"params": _params(run.model), "metrics": run.metrics}
 
+        # SIGTERM reaches rank 1 only, during its discriminator phase at step 7: both ranks must stop after
+        # the same step (rank 0 saving the checkpoint), not leave rank 0 waiting in a collective
+        import signal
+
+        from unidgm.train.loop import Interrupted
+        calls[0] = 0
+
+        def signalled_phi(model, batch):
+            calls[0] += 1
+            if ctx.rank == 1 and calls[0] == 7:
+                os.kill(os.getpid(), signal.SIGTERM)
+            return base(model, batch)
+
+        gan_module.gan_phi = signalled_phi
+        try:
+            _train("gan", "ring8", ["steps=40", "batch_size=64"], out=out / "stop", distributed=ctx)
+            res["stop"] = {"step": None}
+        except Interrupted as stop:
+            res["stop"] = {"step": stop.step, "path": None if stop.path is None else str(stop.path)}
+        finally:
+            gan_module.gan_phi = base
+
         mine = torch.full((ctx.rank + 2, 3), float(ctx.rank))  # rank 0: 2 rows, rank 1: 3 rows
         res["gathered"] = gather_samples(mine)
         torch.save(res, out / f"rank{ctx.rank}.pt")
@@ -147,6 +169,14 @@ def test_nonfinite_loss_on_one_rank_is_skipped_on_all(ranks):
         assert r["nan"]["metrics"]["skipped_steps"] == 1
     for k, v in ranks[0]["nan"]["params"].items():
         assert torch.equal(v, ranks[1]["nan"]["params"][k])
+
+
+def test_a_signal_on_one_rank_stops_every_rank_after_the_same_step(ranks):
+    """The stop request rides on the phases' all-reduce: both ranks stop after step 7, rank 0 saves there."""
+    steps = [r["stop"]["step"] for r in ranks]
+    assert steps[0] == steps[1] == 7
+    assert ranks[0]["stop"]["path"] and ranks[0]["stop"]["path"].endswith("ckpt-00000007")
+    assert ranks[1]["stop"]["path"] is None  # only rank 0 writes the run folder
 
 
 def test_gather_samples_concatenates_every_rank_in_order(ranks):

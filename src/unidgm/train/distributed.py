@@ -138,6 +138,9 @@ class Context:
         self._wrapped: list[tuple[UnifiedModel, list]] = []  # (model, its own phases) to restore on close
         self._owns_group = owns_group
         self._seed: int | None = None
+        # A stop (SIGINT/SIGTERM) is decided collectively: the local request rides on each phase's
+        # all-reduce, so every rank learns of it in the same collective and stops after the same step.
+        self._stop_local, self._stop_seen = 0.0, None
 
     @property
     def rank0(self) -> bool:
@@ -219,9 +222,11 @@ class Context:
             # a collective non-finite decision (NaN/inf anywhere makes the loss non-finite everywhere)
             names = [k for k, v in terms.items() if torch.is_tensor(v) and v.numel() == 1]
             stats = torch.stack([local.detach().float().reshape(())] +
-                                [terms[k].detach().float().reshape(()).to(local.device) for k in names])
+                                [terms[k].detach().float().reshape(()).to(local.device) for k in names] +
+                                [local.new_tensor(self._stop_local, dtype=torch.float32)])
             dist.all_reduce(stats)
             stats /= world
+            self._stop_seen = stats[-1]
             loss = local + (stats[0].to(local.dtype) - local).detach()
             terms = {**terms, **{k: stats[i + 1] for i, k in enumerate(names)}}
             # an objective whose loss_from() is `loss` (value −loss over one "example")
@@ -229,6 +234,18 @@ class Context:
 
         objective.__name__ = "ddp_phase"
         return objective
+
+    def clear_stop(self) -> None:
+        """A new training run on this context starts with no stop requested."""
+        self._stop_local, self._stop_seen = 0.0, None
+
+    def request_stop(self) -> None:
+        """This rank was asked to stop (a signal); the ranks learn it together at the next phase."""
+        self._stop_local = 1.0
+
+    def stop_agreed(self) -> bool:
+        """Whether any rank asked to stop, as of the last phase's all-reduce: the same on every rank."""
+        return self._stop_seen is not None and bool(self._stop_seen > 0)
 
     # --- collectives for callers ----------------------------------------------------------------
     def broadcast_object(self, obj, src: int = 0):

@@ -54,6 +54,8 @@ class Trainer:
                  *, sample_reference=None, state: dict | None = None, hooks=(), distributed=None):
         self.model, self.streams, self.cfg, self.run = model, streams, cfg, run
         self.dist = distributed  # unidgm.train.distributed.Context or None
+        if distributed is not None:
+            distributed.clear_stop()
         apply_speed_options(model, cfg)  # compile / channels-last, in place (checkpoints unchanged)
         self.optimizers = make_optimizers(model, **adam_options(cfg.adam))
         self.step, self.skipped = 0, 0
@@ -161,9 +163,11 @@ class Trainer:
                 saved = None
                 if cfg.ckpt_every and self.step % cfg.ckpt_every == 0 and self.step < cfg.steps:
                     saved = self.save()
-                if self._stop_signal is not None and self.step < cfg.steps:  # at the last step: just finish
+                # under DDP every rank must stop after the same step (else the others wait in a collective)
+                stop = self._stop_signal is not None if self.dist is None else self.dist.stop_agreed()
+                if stop and self.step < cfg.steps:  # at the last step: just finish
                     path = saved or self.save()
-                    raise Interrupted(self._stop_signal, self.step, path)
+                    raise Interrupted(self._stop_signal or signal.SIGTERM, self.step, path)
             self.save()
             self.save_samples()
         finally:
@@ -231,6 +235,8 @@ class Trainer:
         if self._stop_signal is not None:  # a second signal: stop now, keeping the last checkpoint on disk
             raise KeyboardInterrupt(f"second {signal.Signals(signum).name}: stopped without saving")
         self._stop_signal = signum
+        if self.dist is not None:
+            self.dist.request_stop()
 
     @staticmethod
     def _restore_signals(old):
