@@ -1,5 +1,7 @@
 """IW (Eq. 16) and AA (Eq. 17) as switches: exact reductions to the base models, weights, refusals."""
 
+import math
+
 import pytest
 import torch
 
@@ -51,6 +53,28 @@ def test_iw_weights_follow_the_discriminator_logits():
     assert not obj.weight.requires_grad
     s = torch.softmax(logits, 1)  # ESS per group = 1 / Σ s², as a fraction of k=4, averaged
     assert obj.terms["iw_ess_fraction"].item() == pytest.approx(float((1 / s.pow(2).sum(1) / 4).mean()), rel=1e-5)
+
+
+def test_iw_cgan_normalises_the_weights_among_samples_of_the_same_label():
+    """IW-CGAN: Eq. 16's k samples share one conditional, so the softmax runs within each label group."""
+    from unidgm.core import iw_weights_eq16_by_label
+    logits = torch.tensor([0.0, math.log(3.0), 5.0, 1.0, 1.0, -2.0])
+    labels = torch.tensor([0, 0, 1, 2, 2, 2])
+    w = iw_weights_eq16_by_label(logits, labels)
+    by_hand = [2 * 1 / 4, 2 * 3 / 4, 1.0, *(3 * torch.softmax(torch.tensor([1.0, 1.0, -2.0]), 0)).tolist()]
+    assert torch.allclose(w, torch.tensor(by_hand), atol=1e-6)
+    assert torch.equal(iw_weights_eq16_by_label(torch.full((6,), 7.0), labels), torch.ones(6))  # uniform: the CGAN
+    assert torch.isfinite(iw_weights_eq16_by_label(torch.tensor([1000.0, -1000.0, 3.0]), torch.tensor([0, 0, 1]))).all()
+    torch.manual_seed(0)
+    cgan = build_model("cgan", SMALL_GAN, spec=SPEC, techniques={"iw": {}})
+    obj, _, _ = _phase_loss_and_grads(cgan, "theta", {"x": torch.rand(8, 1, 8, 8), "c": torch.arange(8) % 10})
+    assert torch.allclose(obj.weight, iw_weights_eq16_by_label(obj.aux["logit_fake"], obj.aux["labels_fake"]))
+    with pytest.raises(ConfigError, match="conditional"):
+        build_model("gan", SMALL_GAN, spec=SPEC, techniques={"iw": {"group": "label"}})
+    with pytest.raises(ConfigError, match="iw.group=batch"):
+        build_model("cgan", SMALL_GAN, spec=SPEC, techniques={"iw": {"k": 4}})
+    batch = build_model("cgan", SMALL_GAN, spec=SPEC, techniques={"iw": {"k": 4, "group": "batch"}})
+    assert "k=4" in batch.phase("theta").objective.__doc__
 
 
 def test_iw_effective_sample_size_spans_one_sample_to_the_whole_group():

@@ -64,7 +64,8 @@ def gan_phi(model: UnifiedModel, batch: Batch) -> Objective:
 def gan_theta(model: UnifiedModel, batch: Batch) -> Objective:
     """Eq. 3 for θ on generated samples (the non-saturating Eq. 5); with a recogniser, Eq. 9.
 
-    ``aux['logit_fake']`` carries D's logits so that importance weighting (Eq. 16) can reweight.
+    ``aux['logit_fake']`` carries D's logits so that importance weighting (Eq. 16) can reweight, and
+    ``aux['labels_fake']`` a conditional generator's labels.
     """
     n = batch["x"].shape[0]
     d = model["discriminator"]
@@ -78,6 +79,8 @@ def gan_theta(model: UnifiedModel, batch: Batch) -> Objective:
         codes = model["prior"].split(z)
         obj = infogan_objective_eq9(obj, model["recogniser"].log_prob(x_fake, codes.get("c_cat"), codes["c_cont"]))
     obj.aux["logit_fake"] = logit_fake
+    if c is not None:  # the condition each sample was generated under (IW groups samples by it)
+        obj.aux["labels_fake"] = c.argmax(-1)
     return obj
 
 

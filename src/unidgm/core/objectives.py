@@ -175,6 +175,23 @@ def iw_weights_eq16(logit_real_on_fake: Tensor, k: int | None = None) -> Tensor:
     return (torch.softmax(grouped, dim=1) * k).reshape(n)
 
 
+def iw_weights_eq16_by_label(logit_real_on_fake: Tensor, labels: Tensor) -> Tensor:
+    """Eq. 16 for a conditional generator: the weights normalised among the samples generated under the
+    same label — the k samples of Eq. 15 share one conditional p_θ(x|y, c), as IWAE's share one x.
+
+    Softmax of the logits within each label group (log space), scaled by the group's size so that
+    uniform logits give exactly 1 (the base CGAN); held constant in the gradient.
+    """
+    logits, labels = logit_real_on_fake.detach(), labels.long()
+    groups = int(labels.max()) + 1
+    top = torch.full((groups,), -torch.inf, dtype=logits.dtype, device=logits.device)
+    top = top.scatter_reduce(0, labels, logits, reduce="amax")
+    e = torch.exp(logits - top[labels])
+    total = torch.zeros(groups, dtype=logits.dtype, device=logits.device).index_add_(0, labels, e)
+    count = torch.bincount(labels, minlength=groups).to(logits.dtype)
+    return e / total[labels] * count[labels]
+
+
 def aa_weights_eq17(logit_real: Tensor) -> Tensor:
     """Eq. 17: each example's ELBO is weighted by q^r_φ(y=0|x) = q_φ(y=1|x) = D_φ(x), held fixed."""
     return torch.sigmoid(logit_real.detach())

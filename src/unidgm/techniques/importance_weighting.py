@@ -2,15 +2,20 @@
 
 The generator's per-sample objective log q^r_φ0(y|x_i) is weighted by w̃_i, a softmax of the
 discriminator's logits over groups of k generated samples, held constant in the gradient. The
-discriminator trains as in the base model. Uniform logits give exactly the base gradient.
+discriminator trains as in the base model. Uniform logits give exactly the base gradient. For a
+conditional generator (IW-CGAN, IW-ACGAN) the groups are the samples generated under the same label
+by default: the k samples of Eq. 15 share one conditional distribution, as IWAE's share one x.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from ..config import Config, checked, positive
-from ..core import UnifiedModel, iw_weights_eq16
+import torch
+
+from ..config import Config, checked, one_of, positive
+from ..core import UnifiedModel, iw_weights_eq16, iw_weights_eq16_by_label
+from ..errors import ConfigError
 from .base import TECHNIQUES, Technique
 
 GENERATOR_ROLES = ("eq3_theta", "eq9_theta")
@@ -19,6 +24,9 @@ GENERATOR_ROLES = ("eq3_theta", "eq9_theta")
 @dataclass
 class IWConfig(Config):
     k: int | None = checked(None, positive, "samples per importance-weighted group (None: the whole batch)")
+    group: str = checked("auto", one_of("auto", "batch", "label"),
+                         "what the weights are normalised over: label (samples generated under the same label), "
+                         "batch (groups of k); auto: label for conditional generators, else batch")
 
 
 @TECHNIQUES.register("iw", config=IWConfig, family="technique",
@@ -38,26 +46,42 @@ class ImportanceWeighting(Technique):
     @classmethod
     def apply(cls, model: UnifiedModel, cfg: IWConfig) -> UnifiedModel:
         targets = cls._phases(model)
-        return model.with_phases([replace(ph, objective=_weighted(ph.objective, cfg.k)) if ph in targets else ph
-                                  for ph in model.phases])
+        by_label = cfg.group == "label" or (cfg.group == "auto" and model.conditional)
+        if by_label and not model.conditional:
+            raise ConfigError(f"iw.group=label needs a conditional generator; {model.name} has none (use iw.group=batch)")
+        if by_label and cfg.k is not None:
+            raise ConfigError("iw.k sets batch groups; with iw.group=label the groups are the labels "
+                              "(pass iw.group=batch to use iw.k)")
+        return model.with_phases([replace(ph, objective=_weighted(ph.objective, cfg.k, by_label))
+                                  if ph in targets else ph for ph in model.phases])
 
 
-def iw_ess_fraction(weights, k: int | None = None):
+def iw_ess_fraction(weights, k: int | None = None, labels=None):
     """Effective sample size of the Eq. 16 weights as a fraction of the group: (Σw)²/(k Σw²) per group
-    of k, averaged. 1 for uniform weights (the base GAN); 1/k when one sample takes all the weight, i.e.
-    the generator's gradient comes from that one sample alone."""
+    of k (or per label group), averaged. 1 for uniform weights (the base GAN); 1/k when one sample takes
+    all the weight, i.e. the generator's gradient comes from that one sample alone."""
     w = weights.detach()
+    if labels is not None:
+        ids = labels.long()
+        sums = w.new_zeros(int(ids.max()) + 1).index_add_(0, ids, w)
+        squares = w.new_zeros(sums.shape[0]).index_add_(0, ids, w * w)
+        count = torch.bincount(ids, minlength=sums.shape[0]).to(w.dtype)
+        present = count > 0
+        return (sums[present].pow(2) / (count[present] * squares[present])).mean()
     k = w.shape[0] if k is None else k
     w = w.reshape(-1, k)
     return (w.sum(1).pow(2) / (k * w.pow(2).sum(1))).mean()
 
 
-def _weighted(base, k):
+def _weighted(base, k, by_label: bool = False):
     def objective(model, batch):
         obj = base(model, batch)
-        obj.weight = iw_weights_eq16(obj.aux["logit_fake"], k)
+        labels = obj.aux["labels_fake"] if by_label else None
+        obj.weight = (iw_weights_eq16_by_label(obj.aux["logit_fake"], labels) if by_label
+                      else iw_weights_eq16(obj.aux["logit_fake"], k))
         obj.terms["iw_weight_max"] = obj.weight.max().detach()
-        obj.terms["iw_ess_fraction"] = iw_ess_fraction(obj.weight, k)
+        obj.terms["iw_ess_fraction"] = iw_ess_fraction(obj.weight, k, labels)
         return obj
-    objective.__doc__ = f"Eq. 16 importance weighting (k={k or 'batch'}) of: {base.__doc__ or base.__name__}"
+    groups = "per label" if by_label else f"k={k or 'batch'}"
+    objective.__doc__ = f"Eq. 16 importance weighting ({groups}) of: {base.__doc__ or base.__name__}"
     return objective
