@@ -135,7 +135,7 @@ def prepare(settings: Settings, data_root=None, rank: int = 0, world_size: int =
         sources["target"] = ((target.x,), ("x_t",))
     keys = ("x", "x_u") if mode == "dynamic" else ()
     from .train.speed import data_resident
-    if data_resident(cfg.data_on_device, device, [t for ts, _ in sources.values() for t in ts if t is not None]):
+    if data_resident(cfg.data_on_device, device, [t for ts, _ in sources.values() for t in ts]):
         # gathered on the accelerator from now on: no host-to-device copy per step
         sources = {n: (tuple(t.to(device) for t in ts), k) for n, (ts, k) in sources.items()}
     streams = Streams(sources, cfg.batch_size // world_size, cfg.seed, keys, device, rank, world_size)

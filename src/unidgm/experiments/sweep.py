@@ -89,10 +89,10 @@ def run_one(variant: Variant, seed: int, runs, data_root=None, threads: int | No
     """Train (or resume), evaluate along checkpoints and at the end; skip a finished run."""
     from ..train.speed import torch_threads
     with torch_threads(threads):  # restored after the run: API callers keep their thread count
-        return _run_one(variant, seed, runs, data_root, threads)
+        return _run_one(variant, seed, runs, data_root)
 
 
-def _run_one(variant: Variant, seed: int, runs, data_root=None, threads: int | None = None) -> dict:
+def _run_one(variant: Variant, seed: int, runs, data_root=None) -> dict:
     from .. import api
     from ..train import checkpoint as ckpt
     folder = run_dir(runs, variant, seed)

@@ -61,16 +61,13 @@ def iw_ess_fraction(weights, k: int | None = None, labels=None):
     of k (or per label group), averaged. 1 for uniform weights (the base GAN); 1/k when one sample takes
     all the weight, i.e. the generator's gradient comes from that one sample alone."""
     w = weights.detach()
-    if labels is not None:
-        ids = labels.long()
-        sums = w.new_zeros(int(ids.max()) + 1).index_add_(0, ids, w)
-        squares = w.new_zeros(sums.shape[0]).index_add_(0, ids, w * w)
-        count = torch.bincount(ids, minlength=sums.shape[0]).to(w.dtype)
-        present = count > 0
-        return (sums[present].pow(2) / (count[present] * squares[present])).mean()
-    k = w.shape[0] if k is None else k
-    w = w.reshape(-1, k)
-    return (w.sum(1).pow(2) / (k * w.pow(2).sum(1))).mean()
+    # each sample's group: its label, or its position's block of k
+    ids = labels.long() if labels is not None else torch.arange(w.shape[0], device=w.device) // (k or w.shape[0])
+    sums = w.new_zeros(int(ids.max()) + 1).index_add_(0, ids, w)
+    squares = w.new_zeros(sums.shape[0]).index_add_(0, ids, w * w)
+    count = torch.bincount(ids, minlength=sums.shape[0]).to(w.dtype)
+    present = count > 0  # labels absent from the batch form no group
+    return (sums[present].pow(2) / (count[present] * squares[present])).mean()
 
 
 def _weighted(base, k, by_label: bool = False):

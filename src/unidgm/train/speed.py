@@ -14,6 +14,7 @@ keeps freed CPU memory in the process (:func:`keep_freed_memory`). ``precision=b
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import torch
 from torch import nn
@@ -21,9 +22,9 @@ from torch import nn
 ADAM_IMPLS = ("auto", "foreach", "for", "fused")
 # glibc's mallopt parameters (malloc.h) and the largest mmap threshold it accepts on 64-bit (32 MiB)
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX = -1, -3, 32 * 1024 * 1024
-_KEPT = {"done": False}
 
 
+@functools.cache  # once per process: the setting is process-wide
 def keep_freed_memory() -> bool:
     """Make glibc's malloc keep freed memory for reuse rather than return it to the OS.
 
@@ -35,18 +36,14 @@ def keep_freed_memory() -> bool:
     performance guide achieves with jemalloc/tcmalloc, without a preload. Process-wide and
     irreversible; changes no numbers. Returns whether it took effect (False off glibc).
     """
-    if _KEPT["done"]:
-        return True
     try:
         import ctypes
         import ctypes.util
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        ok = libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX) == 1 and \
+        return libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_MAX) == 1 and \
             libc.mallopt(M_TRIM_THRESHOLD, 1 << 30) == 1  # keep up to 1 GiB of free heap top
     except (OSError, AttributeError):  # not glibc (macOS, Windows, musl): nothing to tune
         return False
-    _KEPT["done"] = ok
-    return ok
 
 
 @contextlib.contextmanager
