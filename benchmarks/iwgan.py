@@ -48,15 +48,13 @@ def _sweep(out: Path, variants: str, steps: int, seeds: int, extra: list[str], d
 
 
 @torch.no_grad()
-def diagnostics(run: Path, data_root: str, n_batches: int = 10) -> list[dict]:
-    """Per checkpoint: ESS of the Eq. 16 weights and D's outputs on generated / training / test images."""
+def diagnostics(run: Path, data_root: str, test, n_batches: int = 10) -> list[dict]:
+    """Per checkpoint: ESS of the Eq. 16 weights and D's outputs on generated / training / ``test`` images."""
     from unidgm.api import load, prepare, read_settings
     from unidgm.core import iw_weights_eq16
-    from unidgm.data import get_dataset
     from unidgm.techniques.importance_weighting import iw_ess_fraction
     settings = read_settings(run)
     _, _, train = prepare(settings, data_root)  # the images the run trained on (n_train of them)
-    test = get_dataset(settings.data, "test", data_root)
     points = []
     for path in sorted((run / "checkpoints").glob("ckpt-*")):
         model = load(run, checkpoint=str(path))
@@ -91,6 +89,8 @@ def _mean_std(values: list[float]) -> str:
 
 
 def collect(outs: dict[str, Path], data_root: str) -> dict:
+    from unidgm.data import get_dataset
+    test = get_dataset("mnist", "test", data_root)  # read once, shared by every run's diagnostics
     res = {"variants": {}}
     for tag, out in outs.items():
         for variant, seeds in _runs(out).items():
@@ -101,7 +101,7 @@ def collect(outs: dict[str, Path], data_root: str) -> dict:
                 final = json.loads((folder / "metrics.json").read_text()) if (folder / "metrics.json").exists() else {}
                 entry["seeds"][seed] = {"curve": {p["step"]: p["inception_score"] for p in curve},
                                         "final_is": final.get("inception_score", {}).get("mean"),
-                                        "diagnostics": diagnostics(folder, data_root)}
+                                        "diagnostics": diagnostics(folder, data_root, test)}
     return res
 
 

@@ -199,11 +199,18 @@ def serve(case: str, name: str, variants: dict) -> None:
         print(json.dumps({"rate": time_steps(step, xs, int(line))}), flush=True)
 
 
+def select_variants(argv: list[str]) -> dict:
+    """The unidgm variants this run measures (``--no-compile`` drops compilation everywhere); the
+    controller and every worker read them from the same options."""
+    if "--no-compile" not in argv:
+        return dict(VARIANTS)
+    return {k: {o: x for o, x in v.items() if o != "compile"} for k, v in VARIANTS.items() if k != "unidgm_compiled"}
+
+
 class _Server:
-    def __init__(self, case: str, name: str, threads: int, clock: str):
-        cmd = [sys.executable, "-m", "benchmarks.throughput", "--serve", case, name, "--threads", str(threads)]
-        if clock == "wall":
-            cmd.append("--wall")
+    def __init__(self, case: str, name: str, threads: int, options: list[str]):
+        cmd = [sys.executable, "-m", "benchmarks.throughput", "--serve", case, name, "--threads", str(threads),
+               *options]
         self.proc = subprocess.Popen(cmd, cwd=ROOT, env=_python_env(threads), stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True)
         self.warmup_s = self._reply()["warmup_s"]
@@ -224,9 +231,10 @@ class _Server:
         self.proc.wait(timeout=60)
 
 
-def throughput(case: str, repeats: int, seconds: float, variants: dict, threads: int) -> dict:
+def throughput(case: str, repeats: int, seconds: float, variants: dict, threads: int, options: list[str]) -> dict:
+    """``options``: the run's command-line options that shape a worker (``--wall``, ``--no-compile``)."""
     names = ["hand", REFERENCE, *variants]
-    servers = {name: _Server(case, name, threads, CLOCK["name"]) for name in names}
+    servers = {name: _Server(case, name, threads, options) for name in names}
     try:
         probe = servers["hand"].rate(2)
         k = max(2, int(seconds * probe / CASES[case]))  # steps per timed chunk
@@ -542,17 +550,15 @@ def main(argv: list[str] | None = None) -> dict:
     if "--serve" in argv:
         i = argv.index("--serve")
         use_cpu_clock(threads == 1 and not torch.cuda.is_available() and "--wall" not in argv)
-        return serve(argv[i + 1], argv[i + 2], VARIANTS)
+        return serve(argv[i + 1], argv[i + 2], select_variants(argv))
     if "--memory-worker" in argv:
         i = argv.index("--memory-worker")
         return memory_worker(argv[i + 1], argv[i + 2], int(argv[i + 3]))
     quick = "--quick" in argv
     # one thread on a CPU: time by process CPU time (robust on a shared machine); else wall-clock time
     use_cpu_clock(threads == 1 and not torch.cuda.is_available() and "--wall" not in argv)
-    variants = dict(VARIANTS)
-    if "--no-compile" in argv:
-        variants = {k: {o: x for o, x in v.items() if o != "compile"} for k, v in variants.items()
-                    if k != "unidgm_compiled"}
+    variants = select_variants(argv)
+    worker_options = [o for o in ("--wall", "--no-compile") if o in argv]
     started = time.perf_counter()
     res = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
            "command": "python -m benchmarks.run throughput " + " ".join(argv), "machine": machine(threads),
@@ -561,7 +567,8 @@ def main(argv: list[str] | None = None) -> dict:
                                                                                    for k, v in variants.items()}}}
     for case in CASES:
         print(f"-- {case}: throughput", flush=True)
-        res[case] = throughput(case, repeats=3 if quick else 25, seconds=0.4, variants=variants, threads=threads)
+        res[case] = throughput(case, repeats=3 if quick else 25, seconds=0.4, variants=variants, threads=threads,
+                               options=worker_options)
         print(json.dumps({k: v for k, v in res[case].items() if k != "runs"}), flush=True)
     print("-- profiles", flush=True)
     res["profile"] = {case: profile_breakdown(case, {k: variants[k] for k in ("unidgm", "unidgm_fast")},
