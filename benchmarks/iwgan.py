@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import datetime
 import json
-import platform
 import statistics
 import subprocess
 import sys
@@ -83,9 +82,8 @@ def _runs(out: Path) -> dict[str, dict[int, Path]]:
 
 
 def _mean_std(values: list[float]) -> str:
-    if not values:
-        return "—"
-    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}" if len(values) > 1 else f"{values[0]:.2f}"
+    from unidgm.eval.table import format_mean_std, summarise
+    return format_mean_std(*summarise(values)) if values else "—"
 
 
 def collect(outs: dict[str, Path], data_root: str) -> dict:
@@ -110,7 +108,9 @@ def markdown(res: dict) -> str:
     variants = res["variants"]
     base = variants.get("gan", {}).get("seeds", {})
     steps = sorted({s for v in variants.values() for r in v["seeds"].values() for s in r["curve"]})
-    lines = [f"# GAN vs IWGAN on {size} — {res['date']}", "", f"`{res['command']}`; {res['machine']}; "
+    m = res["machine"]
+    lines = [f"# GAN vs IWGAN on {size} — {res['date']}", "", f"`{res['command']}`; {m['host']} ({m['cpu_count']} CPUs, "
+             f"{m['torch_threads']} thread(s)), torch {m['torch']}, unidgm {m['unidgm']} at {m['git_commit']}; "
              f"{res['runtime_s']} s. Classifier inception score (our MNIST classifier; 2000 samples at checkpoints, "
              "10000 for the final score), mean ± std over seeds; gain = paired difference to the GAN of the same seed.",
              "", "| variant | " + " | ".join(f"step {s}" for s in steps) + " | final IS (10k samples) |",
@@ -169,10 +169,11 @@ def main(argv: list[str] | None = None) -> dict:
             commands.append(" ".join(_sweep(outs[f"k={k}"], "iw", steps, seeds, [f"iw.k={k}"], data_root, n_train)[2:]))
     elif k:
         outs[f"k={k}"] = out.with_name(out.name + f"-k{k}")
+    from unidgm.experiments.sweep import machine
     res = collect(outs, data_root)
     res.update(n_train=n_train, date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                command="python -m benchmarks.run iwgan " + " ".join(argv), sweeps=commands,
-               machine=f"{platform.node()}, {torch.get_num_threads()} thread(s), torch {torch.__version__}",
+               machine=machine(),
                runtime_s=round(time.perf_counter() - started, 1))
     write_results("iwgan" if tag == "1pct" else f"iwgan-{tag}", res, markdown(res))
     return res
