@@ -8,6 +8,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from . import techniques as _tech  # noqa: F401
 from .config import Config, apply_overrides
 from .core import DataSpec, UnifiedModel
 from .errors import CheckpointError, ConfigError, RunDirError
+from .recipes import RECIPES, recipe_overrides
 from .registry import MODELS
 from .techniques import TECHNIQUES, apply_techniques
 from .train import checkpoint as ckpt
@@ -87,6 +90,11 @@ def override(settings: Settings, overrides: dict | list | None) -> Settings:
     # `match.z=adversarial` picks the tool for the code pair: the model config's match_z field
     overrides = {(f"model.match_{k[6:]}" if k.startswith("match.") else k): v for k, v in (overrides or {}).items()}
     sections = {"model": settings.model_config, "train": settings.train, **settings.techniques}
+    recipe = overrides.get("recipe", overrides.get("train.recipe"))
+    if recipe in RECIPES:  # a named recipe's settings, under the caller's own (an unknown name fails below)
+        known = {f"{s}.{f}" for s, c in sections.items() for f in c.to_dict()} | \
+                {f for c in sections.values() for f in c.to_dict()}
+        overrides = {**recipe_overrides(recipe, MODELS.get(settings.model).family, known)[0], **overrides}
     sections = apply_overrides(sections, dict(overrides or {}))
     return Settings(settings.model, settings.data, sections["model"], sections["train"],
                     {t: sections[t] for t in settings.techniques})
@@ -98,14 +106,56 @@ def device_for(cfg: TrainConfig) -> torch.device:
     return torch.device("cuda" if cfg.device in ("auto", "cuda") and torch.cuda.is_available() else "cpu")
 
 
+@dataclass
+class Prepared:
+    """A run's model, its data streams, its training set, and the validation split held out of it."""
+
+    model: UnifiedModel
+    streams: Streams
+    source: object             # the training Dataset (after n_train)
+    val: object | None = None  # the validation Dataset (target-domain images for ADA), or None
+    split: dict | None = None  # what RUN/split.json records: sizes, seed, digest of the validation indices
+    full_train: object | None = None  # the whole training split (the domain classifier trains on it)
+
+
+def validation_size(cfg: TrainConfig, n: int) -> int:
+    """``val`` resolved: explicit, or (None) 5000 for sets of 20k+ and 10% of smaller ones, when validating."""
+    if cfg.val is not None:
+        return cfg.val
+    if not cfg.eval_every:
+        return 0
+    return 5000 if n >= 20000 else max(10, (n // 10) // 10 * 10)
+
+
 def prepare(settings: Settings, data_root=None, rank: int = 0, world_size: int = 1):
     """Build the model and its data streams for ``settings`` (shared by train, resume and DDP)."""
-    from .data import balanced_subset, binarize, domain_pair, domain_pair_names, get_dataset
+    p = prepare_run(settings, data_root, rank, world_size)
+    return p.model, p.streams, p.source
+
+
+def prepare_run(settings: Settings, data_root=None, rank: int = 0, world_size: int = 1) -> Prepared:
+    """:func:`prepare` with the validation split (``val``) held out of the training data first."""
+    import hashlib
+
+    from .data import balanced_subset, binarize, domain_pair, domain_pair_names, get_dataset, holdout
+    from .data.transforms import VALIDATION_SEED
     cfg = settings.train
     if settings.data.partition(":")[0] in domain_pair_names():
         source, target = domain_pair(settings.data, "train", data_root, seed=cfg.seed)
     else:
         source, target = get_dataset(settings.data, "train", data_root, seed=cfg.seed), None
+    full_train, val, split = source, None, None
+    held = target if target is not None else source  # ADA validates on held-out target images
+    n_val = validation_size(cfg, len(held))
+    if n_val:
+        rest, val, idx = holdout(held, n_val)
+        if target is not None:
+            target = rest
+        else:
+            source = rest
+        split = {"val": n_val, "from": "target" if target is not None else "train", "seed": VALIDATION_SEED,
+                 "val_indices_sha256": hashlib.sha256(idx.numpy().astype("int64").tobytes()).hexdigest(),
+                 "train_examples_left": len(rest)}
     if cfg.n_train is not None:
         if cfg.n_train > len(source):
             raise ConfigError(f"n_train={cfg.n_train} exceeds the {len(source)} training examples of {settings.data}")
@@ -139,7 +189,25 @@ def prepare(settings: Settings, data_root=None, rank: int = 0, world_size: int =
         # gathered on the accelerator from now on: no host-to-device copy per step
         sources = {n: (tuple(t.to(device) for t in ts), k) for n, (ts, k) in sources.items()}
     streams = Streams(sources, cfg.batch_size // world_size, cfg.seed, keys, device, rank, world_size)
-    return model, streams, source
+    if split is not None:
+        split["n_train"] = len(source)
+    return Prepared(model, streams, source, val, split, full_train)
+
+
+def make_validator(p: Prepared, settings: Settings, data_root=None):
+    """(validator, (selection key, higher is better)) for a run with ``eval_every``, else (None, None)."""
+    cfg = settings.train
+    if not cfg.eval_every:
+        return None, None
+    if p.val is None:
+        raise ConfigError(f"eval_every={cfg.eval_every} needs a validation split, but val=0; pass val=N (N > 0) "
+                          "or eval_every=0")
+    from .eval.run import writable_cache
+    from .eval.validation import make_validator as build, selection_metric
+    metric = selection_metric(p.model, p.val, cfg.select)
+    validator = build(p.model, metric, p.val, classifier_train=p.full_train, data_name=settings.data,
+                      cache=writable_cache(data_root), n_samples=cfg.val_samples)
+    return validator, (f"val/{metric}", True)
 
 
 def default_out(settings: Settings) -> Path:
@@ -156,6 +224,8 @@ class Run:
     model: UnifiedModel
     metrics: dict
     settings: Settings
+    stopped: str | None = None  # None: every step ran; "early": patience spent; "budget": max_minutes spent
+    best: dict | None = None    # the best validation (metric, value, step), when the run validated
 
 
 def train(model: str, data: str = "digits", *, overrides: dict | list | None = None, techniques=(),
@@ -214,26 +284,32 @@ def _fit_run(settings: Settings, out, data_root, *, resume: bool, distributed=No
     if settings.train.batch_size % world:
         raise ConfigError(f"batch_size={settings.train.batch_size} is the global batch and must be divisible by the "
                           f"{world} processes; choose a multiple of {world}")
-    model, streams, source = prepare(settings, data_root, rank, world)
+    p = prepare_run(settings, data_root, rank, world)
+    model, streams, source = p.model, p.streams, p.source
+    validator, select = make_validator(p, settings, data_root)
     if distributed is not None:
         distributed.wrap(model)
     run = RunDir(out, rank0=rank == 0)
     if not resume:
         run.create(settings.to_dict(), settings.train.seed)
+    if p.split is not None and run.rank0:
+        ckpt.atomic_write_text(run.path / "split.json", json.dumps(p.split, indent=2))
     shape = {"x_shape": list(model.x_shape), "num_classes": model.num_classes}  # what `load` rebuilds from
     trainer = Trainer(model, streams, settings.train, run, sample_reference=source.modes, state=shape,
-                      distributed=distributed)
+                      distributed=distributed, validator=validator, select=select)
     if resume:
         # the newest checkpoint that loads; a corrupt newer one is skipped with a CheckpointWarning
         if ckpt.load_newest(run.checkpoints, trainer.restore) is None:
             raise CheckpointError(f"{run.path} has no checkpoint to resume from; start it again without --resume")
         run.create(settings.to_dict(), settings.train.seed, resume=True)  # config.json changes once the checkpoint fits
         run.truncate_log(trainer.step)
+        trainer.forget_future_best()
     try:
         metrics = trainer.fit()
     finally:
         run.close()
-    return Run(run.path, model, metrics, settings)
+    return Run(run.path, model, metrics, settings, trainer.stopped,
+               trainer.selection.summary() if trainer.selection.best_step is not None else None)
 
 
 def load(run_dir: str | os.PathLike, checkpoint: str | None = None, device: str = "cpu") -> UnifiedModel:
@@ -241,8 +317,10 @@ def load(run_dir: str | os.PathLike, checkpoint: str | None = None, device: str 
 
     Needs neither the training data nor the CLI: the model is rebuilt from ``config.json`` and the
     shapes stored in the checkpoint, and its weights are read from safetensors (no pickle).
-    ``checkpoint`` picks one (a path, or a name such as ``ckpt-00000500`` in the run's checkpoints);
-    by default the newest one that loads (a corrupt newer one is skipped with a CheckpointWarning).
+    ``checkpoint``: None (default) is the *best validated* model when the run validated (``eval_every``;
+    RUN/best/), else the newest checkpoint; ``"last"`` the newest; ``"best"`` the best (an error when the run
+    never validated); or a path / a name such as ``ckpt-00000500`` in the run's checkpoints. A corrupt newer
+    checkpoint is skipped with a CheckpointWarning. ``model.checkpoint`` says which one was loaded.
     """
     run = RunDir(run_dir)
     settings = Settings.from_dict(run.read_config())
@@ -258,18 +336,40 @@ def load(run_dir: str | os.PathLike, checkpoint: str | None = None, device: str 
         ckpt.load_model_tensors(model, tensors, str(path))
         return model
 
-    if checkpoint:
+    best_dir = run.path / "best"
+    kind = checkpoint or ("best" if ckpt.checkpoints(best_dir) else "last")
+    if kind in ("best", "last"):
+        folder = best_dir if kind == "best" else run.checkpoints
+        found = ckpt.load_newest(folder, build)
+        if found is None:
+            raise CheckpointError(f"{run.path} has no checkpoint yet" if kind == "last" else
+                                  f"{run.path} has no best checkpoint (it did not validate: train with eval_every=N); "
+                                  "load checkpoint='last' instead")
+        path, model = found
+    else:
         path = Path(checkpoint)
         if not path.exists() and (run.checkpoints / checkpoint).exists():
             path = run.checkpoints / checkpoint
         model = build(path)
-    else:
-        found = ckpt.load_newest(run.checkpoints, build)
-        if found is None:
-            raise CheckpointError(f"{run.path} has no checkpoint yet")
-        model = found[1]
+        kind = "given"
     model.settings = settings
+    model.checkpoint = {"kind": kind, "path": str(path), "step": ckpt.checkpoint_step(path)}
+    if kind == "best":
+        with contextlib.suppress(OSError, ValueError):
+            model.checkpoint.update({k: v for k, v in json.loads((run.path / "best.json").read_text()).items()
+                                     if k in ("metric", "value")})
     return model.to(device).eval()
+
+
+def describe_checkpoint(model) -> str:
+    """One line saying which checkpoint a loaded model came from (the CLI prints it)."""
+    c = getattr(model, "checkpoint", None) or {}
+    if c.get("kind") == "best":
+        val = f", {c['metric']} = {c['value']:.4f}" if isinstance(c.get("value"), (int, float)) else ""
+        return f"using the best validated checkpoint (step {c.get('step')}{val}); --checkpoint last for the last one"
+    if c.get("kind") == "last":
+        return f"using the last checkpoint (step {c.get('step')})"
+    return f"using checkpoint {c.get('path')} (step {c.get('step')})"
 
 
 def read_settings(run_dir) -> Settings:

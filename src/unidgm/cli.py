@@ -16,6 +16,11 @@ def _add_data_root(p):
     p.add_argument("--data-root", default=None, help="dataset folder (default: $UNIDGM_DATA, then ~/.cache/unidgm)")
 
 
+def _add_checkpoint(p):
+    p.add_argument("--checkpoint", default=None, help="best (default when the run validated), last, or a checkpoint "
+                   "name/path")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="unidgm", description="Unified deep generative models (Hu et al., ICLR 2018).")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -50,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-samples", type=int, default=10000, help="generated samples for IS/FID/accuracy/modes")
     p.add_argument("--k", type=int, default=1000, help="importance samples for the log-likelihood (up to 5000)")
     p.add_argument("--max-test", type=int, default=None, help="evaluate on the first N test examples only")
+    _add_checkpoint(p)
     _add_data_root(p)
 
     p = sub.add_parser("sample", help="write a sample grid (PNG) from a run")
@@ -58,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", default=None, help="comma-separated labels for conditional models")
     p.add_argument("--out", default=None, help="PNG path (default: RUN/samples/sample.png)")
     p.add_argument("--seed", type=int, default=0)
+    _add_checkpoint(p)
 
     p = sub.add_parser("demo", help="a three-minute tour of the paper on embedded data (offline)")
     p.add_argument("--out", default="results/demo")
@@ -80,7 +87,13 @@ def cmd_explain(args) -> int:
     from .api import build_model
     from .core import DataSpec
     techs = {t: None for t, on in (("iw", args.iw), ("aa", args.aa)) if on}
-    print(build_model(args.model, spec=DataSpec((1, 28, 28), 10), techniques=techs).explain())
+    model = build_model(args.model, spec=DataSpec((1, 28, 28), 10), techniques=techs)
+    print(model.explain())
+    from .api import resolve
+    from .recipes import describe
+    s = resolve(args.model, techniques=list(techs))
+    known = {f"{sec}.{f}" for sec, c in (("model", s.model_config), ("train", s.train)) for f in c.to_dict()}
+    print("\n" + describe(model.family, known | {k.split(".", 1)[1] for k in known}))
     return 0
 
 
@@ -105,6 +118,16 @@ def cmd_train(args) -> int:
         return 0
     shown = {k: round(v, 4) for k, v in run.metrics.items() if k.endswith("loss") or "elbo" in k}
     print(f"trained {run.model.name} on {run.settings.data}: {shown}")
+    if run.best:
+        print(f"best validation: {run.best['metric']} = {run.best['value']:.4f} at step {run.best['step']} "
+              f"(kept in {run.path / 'best'}; eval, sample and load use it)")
+    if run.stopped == "early":
+        print(f"stopped early: no better {run.best['metric'] if run.best else 'validation'} in "
+              f"{run.settings.train.patience} validations")
+    elif run.stopped == "budget":
+        root = f" --data-root {args.data_root}" if args.data_root else ""
+        print(f"stopped at the wall-clock budget (max_minutes={run.settings.train.max_minutes}) with a checkpoint; "
+              f"continue with `unidgm train --resume {run.path}{root}`")
     print(f"run folder: {run.path}")
     return 0
 
@@ -113,7 +136,8 @@ def cmd_eval(args) -> int:
     from .eval.run import evaluate_run, format_metrics
     metrics = None if args.metrics == "auto" else [m.strip() for m in args.metrics.split(",") if m.strip()]
     result = evaluate_run(args.run, metrics, data_root=args.data_root, n_samples=args.n_samples, k=args.k,
-                          max_test=args.max_test)
+                          max_test=args.max_test, checkpoint=args.checkpoint)
+    print(result.get("checkpoint", {}).get("note", ""))
     print(format_metrics(result))
     print(f"wrote {Path(args.run) / 'metrics.json'}")
     return 0
@@ -124,7 +148,9 @@ def cmd_sample(args) -> int:
 
     from .api import load
     from .train.images import save_samples
-    model = load(args.run)
+    from .api import describe_checkpoint
+    model = load(args.run, args.checkpoint)
+    print(describe_checkpoint(model))
     torch.manual_seed(args.seed)
     labels = None
     if args.labels:

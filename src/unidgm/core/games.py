@@ -111,13 +111,14 @@ def vae_objective(tool: str = "kl", form: str | None = None):
         x, c = batch["x"], condition(model, batch)
         log_px, kl, terms = elbo_terms(model, x, c, tool, form)
         w, n_real = real_weights(model, batch, x, c)
-        obj = elbo_eq12(log_px, kl, w, normaliser=n_real)
+        obj = elbo_eq12(log_px, kl, w, normaliser=n_real, kl_weight=model.kl_weight)
         obj.terms.update(terms)
         if "log_qr_psi_z" in terms:  # GAN form (AAE): log q^r_ψ stands where −KL was, so this is no ELBO
             obj.terms["recon_plus_log_qr_psi"] = obj.terms.pop("elbo")
             obj.terms.pop("kl_z")
         return obj
     objective.__name__ = f"eq12_{tool}"
+    objective.anneals_kl = True  # reads model.kl_weight (train.kl_warmup)
     return objective
 
 

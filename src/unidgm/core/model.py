@@ -107,6 +107,9 @@ class UnifiedModel(nn.Module):
         self.matches, self.config = tuple(matches), config
         self.methods = dict(methods or {})
         self.techniques: tuple[str, ...] = ()
+        # β of Eq. 12's KL term, set per step by the loop during a KL warm-up (``train.kl_warmup``); 1 otherwise.
+        # Only objectives that declare ``anneals_kl`` read it; evaluation never does.
+        self.kl_weight = 1.0
         # train on binarised images? default: when the decoder's likelihood is Bernoulli
         self.binary_data = binary_data if binary_data is not None else (
             "decoder" in self.parts and getattr(self.parts["decoder"], "likelihood", "") == "bernoulli")

@@ -119,7 +119,7 @@ def infogan_objective_eq9(adversarial: Objective, log_q_eta_z: Tensor) -> Object
 # --- VAEs (Eq. 11-13, Lemma 2) and wake-sleep (Eq. 14) ------------------------------------------
 
 def elbo_eq12(log_p_x_given_z: Tensor, kl_z: Tensor, q_r_y0: Tensor | None = None,
-              normaliser: float | None = None) -> Objective:
+              normaliser: float | None = None, kl_weight: float = 1.0) -> Objective:
     """Eq. 12: E_{q_η(z|x,y) q^r(y|x)}[log p_θ(x|z,y)] − KL(q_η(z|x,y) q^r(y|x) ‖ p(z|y)p(y)).
 
     Per example: the ELBO ``log p̃_θ(x|z) − KL(q̃_η(z|x) ‖ p̃(z))`` weighted by q^r(y=0|x), the
@@ -128,11 +128,17 @@ def elbo_eq12(log_p_x_given_z: Tensor, kl_z: Tensor, q_r_y0: Tensor | None = Non
     ELBO); with a learned q_φ it is D_φ(x) (Eq. 17, adversary activation). The y=1 branch's
     distributions are fixed, so it adds a constant and no gradient. Minimises
     KL(q_η(z|x,y) q^r_*(y|x) ‖ p_θ(z,y|x)).
+
+    ``kl_weight`` < 1 (a KL warm-up, β annealing) trains on log p̃_θ(x|z) − β·KL; the logged ``elbo`` stays
+    the true bound.
     """
     value = log_p_x_given_z - kl_z
-    return Objective(value, weight=q_r_y0, normaliser=normaliser,
-                     terms={"elbo": value.mean().detach(), "log_p_x_given_z": log_p_x_given_z.mean().detach(),
-                            "kl_z": kl_z.mean().detach()})
+    terms = {"elbo": value.mean().detach(), "log_p_x_given_z": log_p_x_given_z.mean().detach(),
+             "kl_z": kl_z.mean().detach()}
+    if kl_weight != 1.0:
+        value = log_p_x_given_z - kl_weight * kl_z
+        terms["kl_weight"] = torch.tensor(float(kl_weight))
+    return Objective(value, weight=q_r_y0, normaliser=normaliser, terms=terms)
 
 
 def iwae_bound(log_w: Tensor) -> Objective:

@@ -10,13 +10,14 @@ from .dataset import Dataset
 from .domains import describe_domain_pairs, domain_pair, domain_pair_names
 from .fetch import SOURCES, data_root, download
 from .registry import dataset_names, describe_datasets, get_dataset
-from .transforms import balanced_subset, binarize
+from .transforms import balanced_subset, binarize, holdout
 
 __all__ = [
     "Batches",
     "Dataset",
     "SOURCES",
     "balanced_subset",
+    "holdout",
     "binarize",
     "data_root",
     "dataset_names",

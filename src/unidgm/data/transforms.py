@@ -37,17 +37,47 @@ def balanced_subset(ds: Dataset, n: int, seed: int) -> tuple[Dataset, Dataset]:
             f"balanced_subset: {per_class} labelled examples per class requested, but class {c} of '{ds.name}' "
             f"has only {int(counts[c])}; lower n to at most {int(counts.min()) * k}"
         )
+    mask = _balanced_mask(ds.y, k, per_class, seed)
+    labelled_idx = torch.nonzero(mask, as_tuple=True)[0]
+    rest_idx = torch.nonzero(~mask, as_tuple=True)[0]
+    return ds.subset(labelled_idx), ds.subset(rest_idx)
+
+
+def _balanced_mask(y: torch.Tensor, k: int, per_class: int, seed: int) -> torch.Tensor:
+    """``per_class`` examples of each of ``k`` classes, drawn with ``seed``, as a boolean mask."""
     g = torch.Generator().manual_seed(int(seed))
-    y = ds.y.cpu()
+    y = y.cpu()
     chosen = []
     for c in range(k):  # one short loop over classes, no per-example Python work
         members = torch.nonzero(y == c, as_tuple=True)[0]
         chosen.append(members[torch.randperm(len(members), generator=g)[:per_class]])
-    mask = torch.zeros(len(ds), dtype=torch.bool)
+    mask = torch.zeros(len(y), dtype=torch.bool)
     mask[torch.cat(chosen)] = True
-    labelled_idx = torch.nonzero(mask, as_tuple=True)[0]
-    rest_idx = torch.nonzero(~mask, as_tuple=True)[0]
-    return ds.subset(labelled_idx), ds.subset(rest_idx)
+    return mask
+
+
+VALIDATION_SEED = 20180101  # one validation split per dataset, whatever the run's seed: runs compare on it
+
+
+def holdout(ds: Dataset, n: int, seed: int = VALIDATION_SEED) -> tuple[Dataset, Dataset, torch.Tensor]:
+    """(rest, validation, validation indices): ``n`` examples held out of ``ds`` for model selection.
+
+    Class-balanced when ``ds`` is labelled and ``n`` is a multiple of its classes (else a uniform draw), with
+    a fixed seed, so that every run and seed on the same data validates on the same examples; ``rest`` is
+    what training subsets (``n_train``) are then drawn from, so the two never overlap.
+    """
+    if not isinstance(n, int) or not 0 < n < len(ds):
+        raise DataError(f"a validation split of {n} examples needs 0 < val < {len(ds)} (the training examples of "
+                        f"'{ds.name}'); lower val, or pass val=0 for none")
+    k = ds.num_classes
+    if ds.y is not None and k and n % k == 0 and int(torch.bincount(ds.y.cpu(), minlength=k).min()) > n // k:
+        mask = _balanced_mask(ds.y, k, n // k, seed)
+    else:
+        g = torch.Generator().manual_seed(int(seed))
+        mask = torch.zeros(len(ds), dtype=torch.bool)
+        mask[torch.randperm(len(ds), generator=g)[:n]] = True
+    idx = torch.nonzero(mask, as_tuple=True)[0]
+    return ds.subset(~mask), ds.subset(idx), idx
 
 
 def binarize(

@@ -62,9 +62,13 @@ def test_inputs(model, x: torch.Tensor, seed: int = 0) -> tuple[torch.Tensor, st
 
 
 def evaluate_run(run_dir, metrics: list[str] | None = None, *, data_root=None, n_samples: int = 10000, k: int = 1000,
-                 max_test: int | None = None, splits: int = 10, seed: int = 0, progress: bool = True) -> dict:
-    """Compute ``metrics`` (default: all that apply) for the run and write ``RUN/metrics.json``."""
-    from ..api import load, read_settings
+                 max_test: int | None = None, splits: int = 10, seed: int = 0, progress: bool = True,
+                 checkpoint: str | None = None) -> dict:
+    """Compute ``metrics`` (default: all that apply) for the run and write ``RUN/metrics.json``.
+
+    The model is the run's best validated one when it validated (else its last), or ``checkpoint``.
+    This is where the test set is read: once, after training, never for selection."""
+    from ..api import describe_checkpoint, load, read_settings
     from ..data import domain_pair, domain_pair_names, get_dataset
     unknown = [m for m in metrics or [] if m not in METRICS]
     if unknown:
@@ -72,7 +76,7 @@ def evaluate_run(run_dir, metrics: list[str] | None = None, *, data_root=None, n
     if not 1 <= k <= 5000:
         raise ConfigError(f"k={k}: the importance-sampled log-likelihood takes 1 <= k <= 5000")
     settings = read_settings(run_dir)
-    model = load(run_dir)
+    model = load(run_dir, checkpoint)
     paired = settings.data.partition(":")[0] in domain_pair_names()
     if paired:
         source, target = domain_pair(settings.data, "test", data_root, seed=settings.train.seed)
@@ -89,7 +93,8 @@ def evaluate_run(run_dir, metrics: list[str] | None = None, *, data_root=None, n
                           f"these do: {', '.join(applicable(model, test)) or 'none'}")
     torch.manual_seed(seed)
     result: dict = {"run": str(run_dir), "model": settings.model, "data": settings.data,
-                    "techniques": list(settings.techniques), "evaluated": time.strftime("%Y-%m-%dT%H:%M:%S")}
+                    "techniques": list(settings.techniques), "evaluated": time.strftime("%Y-%m-%dT%H:%M:%S"),
+                    "checkpoint": {**model.checkpoint, "note": describe_checkpoint(model)}}
     x_test, binarisation = test_inputs(model, test.x, seed)
     # a conditional model's bound and likelihood are log p(x|c) with the true test labels (the SVAE sums c
     # out itself); both metrics condition alike, so that log p(x|c) ≥ ELBO compares like with like
@@ -149,7 +154,7 @@ def format_metrics(result: dict) -> str:
     """A small two-column table of the headline numbers."""
     rows = []
     for key, val in result.items():
-        if not isinstance(val, dict):
+        if not isinstance(val, dict) or key == "checkpoint":
             continue
         if "value" in val:
             rows.append((key, f"{val['value']:.4f}"))

@@ -107,4 +107,5 @@ def _with_fakes(base, cfg: AAConfig):
         obj.terms["aa_weight_real"] = w[: len(x)].mean().detach()
         obj.terms["aa_weight_fake"] = w[len(x): 2 * len(x)].mean().detach()
         return obj
+    objective.anneals_kl = getattr(base, "anneals_kl", False)  # the base's KL warm-up still applies
     return objective

@@ -5,6 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import Config, checked, non_negative, one_of, positive
+from ..recipes import RECIPE_NAMES
+
+SELECTABLE = ("elbo", "inception_score", "cond_accuracy", "ssl_accuracy", "da_accuracy")
+SCHEDULES = ("constant", "cosine", "step", "exp")
+unit = (lambda v: 0 <= v <= 1, "must lie in [0, 1]")
 
 
 @dataclass
@@ -42,4 +47,33 @@ class TrainConfig(Config):
                              "process-wide, numbers unchanged. system: leave malloc as it is")
     threads: int | None = checked(None, positive, "CPU threads for torch (None: torch's default); use 1 when other "
                                   "processes share the cores: oversubscribed threads slow small models by 10x")
+    # --- model selection (validation split, best checkpoint, early stopping, budget) ---
+    val: int | None = checked(None, non_negative, "validation examples held out of the training data (class-balanced, "
+                              "fixed seed, disjoint from the training subset); None: 5000 on sets of >= 20000, else "
+                              "10% — used only when eval_every > 0; 0: no validation split")
+    eval_every: int = checked(0, non_negative, "steps between validations of the selection metric (0: none); the best "
+                              "model is kept in RUN/best/ and used by eval, sample and load")
+    select: str = checked("auto", one_of("auto", *SELECTABLE), "selection metric: auto (elbo for explicit models, inception_score for GANs, "
+                          "cond_accuracy for conditional GANs, ssl_accuracy for the SVAE, da_accuracy for ADA) or "
+                          "one of those names")
+    val_samples: int = checked(2000, positive, "generated samples per validation of a sample-based metric (IS, "
+                               "conditional accuracy)")
+    patience: int | None = checked(None, positive, "early stopping: stop after this many validations without a "
+                                   "better selection metric (None: never)")
+    max_minutes: float | None = checked(None, positive, "wall-clock budget of this process: stop cleanly with a "
+                                        "checkpoint and a resume command once it is spent")
+    # --- recipes: schedules and regularisers ---
+    lr_schedule: str = checked("constant", one_of(*SCHEDULES), "learning-rate schedule over `steps`: constant, cosine "
+                               "(to lr_min x lr), step (x lr_decay every lr_decay_every steps), exp (x lr_decay per "
+                               "lr_decay_every steps, smoothly)")
+    warmup_steps: int = checked(0, non_negative, "linear learning-rate warm-up from 0 over this many steps")
+    lr_min: float = checked(0.0, unit, "cosine schedule: final learning rate as a fraction of the initial one")
+    lr_decay: float = checked(0.1, (lambda v: 0 < v <= 1, "must lie in (0, 1]"),
+                              "step/exp schedules: factor per lr_decay_every steps")
+    lr_decay_every: int = checked(10000, positive, "step/exp schedules: steps per decay by lr_decay")
+    kl_warmup: int = checked(0, non_negative, "KL warm-up (beta annealing) for Eq. 12 objectives with a KL term: "
+                             "the KL's weight rises linearly from 0 to 1 over this many steps (0: off)")
+    weight_decay: float = checked(0.0, non_negative, "decoupled weight decay (AdamW) for every phase (0: plain Adam)")
+    recipe: str = checked("none", one_of("none", *RECIPE_NAMES), "a named recipe (see `unidgm explain MODEL`): its settings apply under your "
+                          "own overrides")
     progress: bool = checked(True, (lambda v: isinstance(v, bool), "must be true/false"), "progress bar")

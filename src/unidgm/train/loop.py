@@ -9,7 +9,10 @@ non-finite guard, checkpoints, resume, signals and progress live here and nowher
 from __future__ import annotations
 
 import contextlib
+import json
+import shutil
 import signal
+import time
 from pathlib import Path
 
 import torch
@@ -20,6 +23,7 @@ from ..errors import CheckpointError, ConfigError, NonFiniteError
 from . import checkpoint as ckpt
 from .config import TrainConfig
 from .rundir import RunDir
+from .selection import Selection, kl_weight, lr_factor, schedules_used
 from .speed import adam_options, apply_speed_options
 from .streams import Streams
 
@@ -35,29 +39,45 @@ class Interrupted(Exception):
 
 
 def make_optimizers(model: UnifiedModel, foreach: bool | None = None,
-                    fused: bool | None = None) -> dict[str, torch.optim.Optimizer]:
-    """One Adam per phase over the parameters of the parts it moves (settings from the phase)."""
+                    fused: bool | None = None, weight_decay: float = 0.0) -> dict[str, torch.optim.Optimizer]:
+    """One Adam per phase over the parameters of the parts it moves (settings from the phase);
+    with ``weight_decay`` > 0, decoupled weight decay (AdamW, Loshchilov & Hutter)."""
     opts = {}
+    decay = {"weight_decay": weight_decay, "decoupled_weight_decay": True} if weight_decay else {}
     for ph in model.phases:
         params = model.phase_parameters(ph)
         if not params:
             raise ConfigError(f"phase {ph.name!r} of {model.name} has no trainable parameters")
         opts[ph.name] = torch.optim.Adam(params, lr=ph.optim["lr"], betas=tuple(ph.optim.get("betas", (0.9, 0.999))),
-                                         foreach=foreach, fused=fused)
+                                         foreach=foreach, fused=fused, **decay)
     return opts
+
+
+BEST, BEST_JSON = "best", "best.json"  # RUN/best/ckpt-<step>/ and its summary (metric, value, step)
 
 
 class Trainer:
     """Runs ``model``'s phases on ``streams`` for ``cfg.steps`` steps, logging into ``run``."""
 
     def __init__(self, model: UnifiedModel, streams: Streams, cfg: TrainConfig, run: RunDir | None = None,
-                 *, sample_reference=None, state: dict | None = None, hooks=(), distributed=None):
+                 *, sample_reference=None, state: dict | None = None, hooks=(), distributed=None,
+                 validator=None, select: tuple[str, bool] | None = None):
         self.model, self.streams, self.cfg, self.run = model, streams, cfg, run
         self.dist = distributed  # unidgm.train.distributed.Context or None
         if distributed is not None:
             distributed.clear_stop()
         apply_speed_options(model, cfg)  # compile / channels-last, in place (checkpoints unchanged)
-        self.optimizers = make_optimizers(model, **adam_options(cfg.adam))
+        self.optimizers = make_optimizers(model, **adam_options(cfg.adam), weight_decay=cfg.weight_decay)
+        # each phase's configured learning rates: the schedule scales these (never the restored ones)
+        self._base_lr = {n: [g["lr"] for g in o.param_groups] for n, o in self.optimizers.items()}
+        if cfg.kl_warmup and not any(getattr(ph.objective, "anneals_kl", False) for ph in model.phases):
+            raise ConfigError(f"kl_warmup={cfg.kl_warmup}: {model.name} has no Eq. 12 objective with a KL term to "
+                              "anneal (it applies to vae, cvae and their AA versions); drop kl_warmup")
+        # model selection: ``validator(model) -> {"val/<metric>": value}`` on the held-out split (built by the API)
+        self.validator = validator if cfg.eval_every else None
+        key, higher = select or ("val/loss", False)
+        self.selection = Selection(key, higher)
+        self.stopped: str | None = None  # None (ran every step), "early" (patience), "budget" (max_minutes)
         self.step, self.skipped = 0, 0
         self.sample_reference = sample_reference
         self.extra_state = dict(state or {})
@@ -79,6 +99,17 @@ class Trainer:
         if self.cfg.precision == "bf16":  # CUDA, or CPUs (fast where they have native bf16: AVX512-BF16, AMX)
             return torch.autocast(self.model.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
+
+    def _set_schedules(self) -> None:
+        """The step's learning rates and KL weight: pure functions of the step (resume stays bit-exact)."""
+        cfg = self.cfg
+        if schedules_used(cfg):
+            f = lr_factor(cfg, self.step)
+            for name, opt in self.optimizers.items():
+                for g, base in zip(opt.param_groups, self._base_lr[name]):
+                    g["lr"] = base * f
+        if cfg.kl_warmup:
+            self.model.kl_weight = kl_weight(cfg, self.step)
 
     def train_step(self, batch: dict) -> dict[str, torch.Tensor]:
         logs = {}
@@ -141,9 +172,11 @@ class Trainer:
         handlers = self._install_signals()
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not (cfg.progress and self.rank0),
                    desc=self.model.name, dynamic_ncols=True, leave=False)
+        started = time.monotonic()
         try:
-            while self.step < cfg.steps:
+            while self.step < cfg.steps and not self.selection.exhausted(cfg.patience):
                 self.model.train()
+                self._set_schedules()
                 logs = self.train_step(self.streams.next())
                 for k, v in logs.items():
                     acc.setdefault(k, []).append(v)
@@ -158,16 +191,27 @@ class Trainer:
                     bar.set_postfix({k: f"{v:.3g}" for k, v in list(last.items())[:3]})
                     for hook in self.hooks:
                         hook(self, last)
+                if self.validator is not None and (self.step % cfg.eval_every == 0 or self.step == cfg.steps):
+                    self.validate()
                 if cfg.sample_every and self.step % cfg.sample_every == 0:
                     self.save_samples()
                 saved = None
                 if cfg.ckpt_every and self.step % cfg.ckpt_every == 0 and self.step < cfg.steps:
                     saved = self.save()
                 # under DDP every rank must stop after the same step (else the others wait in a collective)
-                stop = self._stop_signal is not None if self.dist is None else self.dist.stop_agreed()
-                if stop and self.step < cfg.steps:  # at the last step: just finish
-                    path = saved or self.save()
-                    raise Interrupted(self._stop_signal or signal.SIGTERM, self.step, path)
+                over_budget = cfg.max_minutes is not None and time.monotonic() - started > 60 * cfg.max_minutes
+                if over_budget and self.dist is not None:
+                    self.dist.request_stop()  # decided collectively, like a signal (rank clocks differ)
+                stop = (over_budget or self._stop_signal is not None) if self.dist is None else self.dist.stop_agreed()
+                if stop and self.step < cfg.steps and not self.selection.exhausted(cfg.patience):
+                    if self._stop_signal is not None or cfg.max_minutes is None:
+                        path = saved or self.save()
+                        raise Interrupted(self._stop_signal or signal.SIGTERM, self.step, path)
+                    self.stopped = "budget"  # max_minutes spent here or on rank 0: a clean, resumable stop
+                    saved or self.save()
+                    return last
+            if self.selection.exhausted(cfg.patience):
+                self.stopped = "early"
             self.save()
             self.save_samples()
         finally:
@@ -175,10 +219,57 @@ class Trainer:
             self._restore_signals(handlers)
         return last
 
+    # --- model selection ----------------------------------------------------------------------------
+    def validate(self) -> dict[str, float]:
+        """Validation metrics now (RNG forked: training continues exactly as without validation); a new best
+        is saved to RUN/best/ and summarised in RUN/best.json. Under DDP rank 0 validates and decides."""
+        values = {}
+        if self.rank0:
+            was_training = self.model.training
+            self.model.eval()
+            devices = [self.model.device] if self.model.device.type == "cuda" else []
+            with torch.random.fork_rng(devices=devices), torch.no_grad():
+                torch.manual_seed(self.cfg.seed + 7919)  # the same noise at every validation
+                values = {k: float(v) for k, v in self.validator(self.model).items()}
+            self.model.train(was_training)
+        if self.dist is not None:
+            values = self.dist.broadcast_object(values)
+        key = self.selection.key
+        if key not in values:
+            raise ConfigError(f"the validator gave {sorted(values)}, not the selection metric {key!r}")
+        better = self.selection.update(self.step, values[key])
+        values[f"{key}_best"] = self.selection.best
+        if self.run:
+            self.run.log(self.step, values)
+        if better and self.run is not None and self.rank0:
+            logs = {f"log/{k}": torch.stack(v).detach() for k, v in self._acc.items() if v}
+            ckpt.save_checkpoint(self.run.path / BEST, self.step, self.model, self.optimizers, self.state(),
+                                 keep=1, extra_tensors=logs)
+            self.write_best()
+        return values
+
+    def write_best(self) -> None:
+        if self.run is not None and self.rank0 and self.selection.best_step is not None:
+            ckpt.atomic_write_text(self.run.path / BEST_JSON, json.dumps(
+                {**self.selection.summary(), "checkpoint": f"{BEST}/ckpt-{self.selection.best_step:08d}"}, indent=2))
+
+    def forget_future_best(self) -> None:
+        """After a resume: a best saved past the restored step belongs to a future this run will redo."""
+        folder = None if self.run is None else self.run.path / BEST
+        if folder is None or not folder.is_dir() or not self.rank0:
+            return
+        for p in folder.glob("ckpt-*"):
+            if ckpt.checkpoint_step(p) > self.step:
+                shutil.rmtree(p, ignore_errors=True)
+        if self.selection.best_step is None:
+            (self.run.path / BEST_JSON).unlink(missing_ok=True)
+        else:
+            self.write_best()
+
     # --- checkpoints, resume, samples -------------------------------------------------------------
     def state(self) -> dict:
         return {"streams": self.streams.state_dict(), "skipped": self.skipped, "log_keys": list(self._acc),
-                **self.extra_state}
+                "selection": self.selection.state_dict(), **self.extra_state}
 
     def save(self):
         if self.run is None or not self.rank0:
@@ -206,6 +297,8 @@ class Trainer:
         ckpt.restore_rng(tensors)
         self._acc = {k: list(tensors[f"log/{k}"].to(self.model.device).unbind(0)) for k in log_keys}
         self.step, self.skipped = int(state["step"]), int(state.get("skipped", 0))
+        if isinstance(state.get("selection"), dict) and state["selection"].get("key") == self.selection.key:
+            self.selection = Selection.from_state(state["selection"])
         if self.dist is not None:  # the checkpoint holds rank 0's random state: other ranks fork their own
             self.dist.fork_rng(self.step)
 
