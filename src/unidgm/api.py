@@ -204,9 +204,10 @@ def make_validator(p: Prepared, settings: Settings, data_root=None):
                           "or eval_every=0")
     from .eval.run import writable_cache
     from .eval.validation import make_validator as build, selection_metric
-    metric = selection_metric(p.model, p.val, cfg.select)
-    validator = build(p.model, metric, p.val, classifier_train=p.full_train, data_name=settings.data,
-                      cache=writable_cache(data_root), n_samples=cfg.val_samples)
+    with torch.random.fork_rng(devices=[]):  # probing the model must not move the run's random stream
+        metric = selection_metric(p.model, p.val, cfg.select)
+        validator = build(p.model, metric, p.val, classifier_train=p.full_train, data_name=settings.data,
+                          cache=writable_cache(data_root), n_samples=cfg.val_samples)
     return validator, (f"val/{metric}", True)
 
 
@@ -251,7 +252,7 @@ def resume(run_dir: str | os.PathLike, *, data_root=None, overrides: dict | list
         changed = override(settings, overrides)
         diff = _diff(settings.to_dict(), changed.to_dict())
         harmless = {"train.steps", "train.progress", "train.log_every", "train.ckpt_every", "train.sample_every",
-                    "train.threads"}
+                    "train.threads", "train.max_minutes"}
         if set(diff) - harmless and not force:
             raise ConfigError("resuming with a changed config: " + "; ".join(
                 f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items()) + ". Pass --force to resume anyway")

@@ -45,7 +45,10 @@ def add_parser(sub):
     p = sub.add_parser("reproduce", help="reproduce the paper's tables (table2, table3, all) next to its numbers",
                        description="Trains base and extended models with equal budgets over several seeds and "
                                    "writes a Markdown report with the paper's numbers, ours, gains and verdicts.")
-    p.add_argument("table", choices=["table2", "table3", "all"])
+    p.add_argument("table", choices=["table2", "table3", "all", "reference"],
+                   help="reference: the reproducibility table (standard models to convergence vs published figures)")
+    p.add_argument("--only", default=None, help="reference: comma-separated groups (default: all)")
+    p.add_argument("--max-minutes", type=float, default=None, help="reference: wall-clock budget per training run")
     p.add_argument("--seeds", type=int, default=None, help="seeds per model (paper: 5; default 5, --quick: 2)")
     p.add_argument("--sizes", default="1,10,100", help="training-data percentages for Table 3 / Table 2 right")
     p.add_argument("--gan-sizes", default="100", help="training-data percentages for Table 2 left/middle "
@@ -55,7 +58,8 @@ def add_parser(sub):
     p.add_argument("--quick", action="store_true", help="smoke run in minutes: tiny budgets, few test examples; "
                                                         "falls back to the embedded digits when MNIST is absent")
     p.add_argument("--data", default="mnist", help="dataset of the MNIST cells (default mnist)")
-    p.add_argument("--out", default="results/reproduce", help="results folder (report, tables, figures)")
+    p.add_argument("--out", default=None, help="results folder (report, tables, figures; default results/reproduce, "
+                                               "for reference benchmarks/results)")
     p.add_argument("--runs", default=None, help="run folders (default: OUT/runs)")
     p.add_argument("--jobs", type=int, default=1, help="runs trained in parallel (one process each)")
     p.add_argument("--threads", type=int, default=None, help="torch threads per run (default: cores / jobs)")
@@ -188,6 +192,10 @@ def cmd_reproduce(args) -> int:
     import os
 
     import torch
+    if args.table == "reference":
+        from .reference import cmd_reference
+        return cmd_reference(args, Path(args.out or "benchmarks/results"), args.data_root or default_data_root())
+    args.out = args.out or "results/reproduce"
     t0, cpu0 = time.time(), _cpu_seconds()
     plan = Plan(args)
     out = Path(args.out)

@@ -1,0 +1,225 @@
+"""The reproducibility table: standard models trained to convergence, selected on validation, next to
+their published figures (``unidgm reproduce reference``).
+
+Each *group* is one training recipe (model, recipe, overrides) run for several seeds; each seed is a
+*cell*: a run folder trained with validation (the best validated checkpoint is the result), evaluated on
+the test set once, and written as a small JSON file under ``benchmarks/results/reference/<group>/`` with
+the metrics, the validation curve, the config, the command, the machine and the versions (never a
+checkpoint). A cell already on disk with the same recipe and budget is skipped, so the table fills in
+over several sessions; an interrupted cell resumes from its run folder. ``reference.json`` / ``.md``
+are rebuilt from whatever cells exist. Nothing here looks at test numbers to choose anything.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import ConfigError
+from .sweep import machine
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    metric: str          # key in the cell's metrics
+    reference: float
+    source: str
+    higher_is_better: bool = True
+
+
+@dataclass(frozen=True)
+class Group:
+    key: str
+    model: str
+    recipe: str
+    overrides: dict = field(hash=False)
+    metrics: tuple[str, ...]
+    rows: tuple[Row, ...]
+    k: int = 1000             # importance samples for log_likelihood
+    note: str = ""
+
+
+GROUPS = {g.key: g for g in (
+    Group("vae-1pct", "vae", "small-data", {"n_train": 600}, ("elbo",),
+          (Row("VAE on 1% of MNIST (600 images), recipe small-data: test ELBO", "elbo", -122.89, "the paper, Table 3"),),
+          note="recipe chosen on validation between the paper's 784-500-500-50 net and small-data (784-200-20)"),
+    Group("vae-mnist", "vae", "converged", {}, ("elbo", "log_likelihood"),
+          (Row("VAE 784-500-500-50, full MNIST, dynamic binarisation: test ELBO", "elbo", -92.53, "the paper, Table 3"),
+           Row("the same model: importance-sampled log-likelihood, k = 5000", "log_likelihood", -86.76,
+               "Burda et al. 2016, VAE, one stochastic layer, k=1")), k=5000),
+    Group("iwae-k5-mnist", "iwae", "converged", {"model.k": 5}, ("log_likelihood",),
+          (Row("IWAE k = 5, full MNIST: log-likelihood, k = 5000", "log_likelihood", -85.54, "Burda et al. 2016"),),
+          k=5000),
+    Group("m2-600", "svae", "converged", {"n_labelled": 600}, ("ssl_accuracy",),
+          (Row("M2 semi-supervised VAE, 600 labels: test accuracy", "ssl_accuracy", 0.9437,
+               "Pyro's example (the paper: 0.9412)"),)),
+    Group("m2-3000", "svae", "converged", {"n_labelled": 3000}, ("ssl_accuracy",),
+          (Row("M2 semi-supervised VAE, 3000 labels: test accuracy", "ssl_accuracy", 0.9582, "Pyro's example"),)),
+    Group("dcgan-mnist", "gan", "converged", {"model.arch": "dcgan"}, ("inception_score",),
+          (Row("DCGAN on MNIST: classifier inception score (10k samples)", "inception_score", 8.34,
+               "the paper, Table 2"),)),
+    Group("cgan-mnist", "cgan", "converged", {"model.arch": "dcgan"}, ("cond_accuracy",),
+          (Row("conditional DCGAN on MNIST: conditional-generation accuracy", "cond_accuracy", 0.985,
+               "the paper, Table 2"),)),
+)}
+
+
+def metric_value(metrics: dict, name: str) -> float | None:
+    m = metrics.get(name)
+    if not isinstance(m, dict):
+        return None
+    return m.get("value", m.get("mean"))
+
+
+def cell_path(results: Path, group: str, seed: int) -> Path:
+    return results / "reference" / group / f"seed-{seed}.json"
+
+
+def cell_matches(path: Path, budget: dict) -> bool:
+    """A committed cell counts when it ran the same recipe with at least the requested budget."""
+    try:
+        cell = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    b = cell.get("budget", {})
+    return b.get("recipe") == budget["recipe"] and (b.get("max_minutes") or 1e9) >= (budget.get("max_minutes") or 1e9)
+
+
+def run_cell(group: Group, seed: int, runs: Path, results: Path, data_root, *, data: str = "mnist",
+             max_minutes: float | None = None, threads: int = 1, extra: dict | None = None) -> dict:
+    """Train (or resume) one seed of ``group``, evaluate its best validated model on test, write the cell."""
+    from .. import api
+    from ..eval.run import evaluate_run
+    run_dir = runs / group.key / f"seed-{seed}"
+    over = {"recipe": group.recipe, **group.overrides, "seed": seed, "threads": threads, "progress": False,
+            **(extra or {})}
+    if max_minutes:
+        over["max_minutes"] = max_minutes
+    t0 = time.time()
+    if (run_dir / "checkpoints" / "latest").exists():
+        run = api.resume(run_dir, data_root=data_root, overrides={"max_minutes": max_minutes} if max_minutes else None,
+                         force=True, progress=False)
+    else:
+        run = api.train(group.model, data, overrides=over, out=run_dir, data_root=data_root, progress=False)
+    train_s = time.time() - t0
+    t1 = time.time()
+    metrics = evaluate_run(run_dir, list(group.metrics), data_root=data_root, k=group.k, progress=False)
+    rows = [r for r in api.RunDir(run_dir).metrics()]
+    curve = [{k: v for k, v in r.items() if k == "step" or k.startswith("val/")} for r in rows
+             if any(k.startswith("val/") for k in r)]
+    cfg = run.settings.to_dict()
+    steps_done = max((r["step"] for r in rows), default=0)
+    n_train = json.loads((run_dir / "split.json").read_text()).get("n_train") if (run_dir / "split.json").exists() else None
+    cell = {"group": group.key, "seed": seed, "model": group.model, "data": data,
+            "metrics": {m: metric_value(metrics, m) for m in group.metrics}, "evaluation": metrics,
+            "selection": "validation", "best": run.best, "stopped": run.stopped or "steps",
+            "validation_curve": curve, "steps": steps_done,
+            "epochs": round(steps_done * cfg["train"]["batch_size"] / n_train, 1) if n_train else None,
+            "budget": {"recipe": group.recipe, "max_minutes": max_minutes, "steps": cfg["train"]["steps"]},
+            "train_wall_s": round(train_s, 1), "eval_wall_s": round(time.time() - t1, 1),
+            "config": cfg, "command": f"unidgm reproduce reference --only {group.key} --seeds {seed + 1}",
+            "machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M")}
+    out = cell_path(results, group.key, seed)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(cell, indent=1, default=float))
+    return cell
+
+
+def collect(results: Path) -> dict:
+    """reference.json: one row per published figure, with every committed seed's test value."""
+    rows = []
+    for g in GROUPS.values():
+        cells = []
+        for p in sorted((results / "reference" / g.key).glob("seed-*.json")):
+            try:
+                cells.append(json.loads(p.read_text()))
+            except (OSError, ValueError):
+                continue
+        for r in g.rows:
+            vals = [c["metrics"].get(r.metric) for c in cells if c["metrics"].get(r.metric) is not None]
+            rows.append({"name": r.name, "group": g.key, "metric": r.metric, "reference": r.reference,
+                         "source": r.source, "higher_is_better": r.higher_is_better, "ours_values": vals,
+                         "seeds": [c["seed"] for c in cells if c["metrics"].get(r.metric) is not None],
+                         "selection": "validation", "budget": _budget_text(cells),
+                         "command": f"unidgm reproduce reference --only {g.key} --seeds 3",
+                         "verdict": verdict(vals, r)})
+    return {"rows": rows, "generated": time.strftime("%Y-%m-%d %H:%M"), "machine": machine()}
+
+
+def _budget_text(cells: list[dict]) -> str:
+    if not cells:
+        return "not run yet"
+    steps = sorted({c["steps"] for c in cells})
+    epochs = sorted({c.get("epochs") for c in cells if c.get("epochs") is not None})
+    stops = sorted({c.get("stopped", "?") for c in cells})
+    wall = sum(c.get("train_wall_s", 0) for c in cells) / len(cells) / 60
+    return (f"recipe {cells[0]['budget']['recipe']}; steps {steps[0]}–{steps[-1]}"
+            + (f" ({epochs[0]}–{epochs[-1]} epochs)" if epochs else "")
+            + f"; stopped by {', '.join(stops)}; {wall:.0f} min/seed of training")
+
+
+def verdict(vals: list[float], r: Row) -> str:
+    import statistics as st
+    if len(vals) == 0:
+        return "not run yet"
+    m = st.mean(vals)
+    sd = st.stdev(vals) if len(vals) > 1 else 0.0
+    gap = (m - r.reference) if r.higher_is_better else (r.reference - m)
+    if gap >= 0:
+        return "reached"
+    if -gap <= 2 * sd / max(1, len(vals)) ** 0.5:
+        return "within noise"
+    return f"short by {-gap:.4g}"
+
+
+def render(table: dict) -> str:
+    from ..eval.table import format_mean_std, summarise
+    lines = ["# Reproducibility table: unidgm against published figures", "",
+             f"Generated {table['generated']} on {table['machine'].get('processor')} "
+             f"({table['machine'].get('cpu_count')} cores), torch {table['machine'].get('torch')}. "
+             "Every number is a model selected on the validation split (held out of the training images), "
+             "measured once on the test set. Command per row below; cells: `benchmarks/results/reference/`.", "",
+             "| row | published | ours (mean ± std) | seeds | verdict | budget |", "|---|---|---|---|---|---|"]
+    for r in table["rows"]:
+        d = 4 if abs(r["reference"]) < 2 else 2
+        ours = format_mean_std(*summarise(r["ours_values"]), digits=d) if r["ours_values"] else "—"
+        lines.append(f"| {r['name']} | {r['reference']} ({r['source']}) | {ours} | {len(r['ours_values'])} | "
+                     f"{r['verdict']} | {r['budget']} |")
+    return "\n".join(lines) + "\n"
+
+
+def write(results: Path) -> dict:
+    table = collect(results)
+    (results / "reference.json").write_text(json.dumps(table, indent=1, default=float))
+    (results / "reference.md").write_text(render(table))
+    return table
+
+
+def cmd_reference(args, results: Path, data_root) -> int:
+    only = [g.strip() for g in (args.only or "").split(",") if g.strip()] or list(GROUPS)
+    bad = [g for g in only if g not in GROUPS]
+    if bad:
+        raise ConfigError(f"--only: unknown group(s) {bad}; groups: {', '.join(GROUPS)}")
+    seeds = range(args.seeds or 3)
+    runs = Path(args.runs) if args.runs else Path("runs") / "reference"
+    if not args.report_only:
+        for key in only:
+            for seed in seeds:
+                budget = {"recipe": GROUPS[key].recipe, "max_minutes": args.max_minutes}
+                path = cell_path(results, key, seed)
+                if path.exists() and cell_matches(path, budget):
+                    print(f"{key} seed {seed}: committed ({path}), skipped")
+                    continue
+                print(f"{key} seed {seed}: training (recipe {GROUPS[key].recipe}) ...", flush=True)
+                cell = run_cell(GROUPS[key], seed, runs, results, data_root, max_minutes=args.max_minutes,
+                                threads=args.threads or 1)
+                print(f"{key} seed {seed}: {cell['metrics']} after {cell['steps']} steps ({cell['stopped']})",
+                      flush=True)
+                write(results)
+    table = write(results)
+    done = sum(len(r["ours_values"]) >= 3 for r in table["rows"])
+    print(f"wrote {results / 'reference.md'}: {done}/{len(table['rows'])} rows with >= 3 seeds")
+    return 0
