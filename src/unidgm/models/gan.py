@@ -28,6 +28,8 @@ class GANConfig(Config):
     arch: str = checked("auto", one_of(*ARCHS), "network family")
     hidden: tuple[int, ...] = checked((256, 256), (lambda v: all(h > 0 for h in v), "sizes must be > 0"), "MLP widths")
     lr: float = checked(2e-4, positive, "Adam learning rate of both phases")
+    dropout: float = checked(0.0, (lambda v: 0 <= v < 1, "must lie in [0, 1)"),
+                             "dropout in the discriminator after each activation (0: none)")
     d_steps: int = checked(1, positive, "the generator updates every d_steps steps")
     match_x: str = checked("adversarial", one_of(*TOOLS), "tool for p_θ(x|y=0) ~ p_data(x) (only adversarial: "
                            "neither side has a density)")
@@ -45,7 +47,8 @@ def gan_parts(cfg, spec: DataSpec, *, g_cond: int = 0, d_cond: int = 0, aux_clas
     prior = prior or GaussianPrior(cfg.z_dim)
     return {"prior": prior,
             "generator": ImplicitGenerator(generator_net(cfg.arch, prior.dim, spec.x_shape, g_cond, cfg.hidden)),
-            "discriminator": Discriminator(critic_net(cfg.arch, spec.x_shape, 1 + aux_classes, d_cond, cfg.hidden),
+            "discriminator": Discriminator(critic_net(cfg.arch, spec.x_shape, 1 + aux_classes, d_cond, cfg.hidden,
+                                                      dropout=cfg.dropout),
                                            aux_classes)}
 
 

@@ -32,6 +32,8 @@ class VAEConfig(Config):
     hidden: tuple[int, ...] = checked((500, 500), widths, "MLP widths (the paper's MNIST VAE: 500-500)")
     likelihood: str = checked("bernoulli", one_of("bernoulli", "gaussian"), "decoder likelihood")
     lr: float = checked(1e-3, positive, "Adam learning rate")
+    dropout: float = checked(0.0, (lambda v: 0 <= v < 1, "must lie in [0, 1)"),
+                             "dropout after each hidden activation of the encoder and decoder MLPs (0: none)")
     match_z: str = checked("kl", one_of("kl", "adversarial"), "tool for q_η(z|x) ~ p(z) (CLI: match.z=...)")
     # the code adversary must track an encoder that sharpens fast, else its KL estimate saturates
     psi_steps: int = checked(5, positive, "code-discriminator updates per step (match.z=adversarial)")
@@ -43,9 +45,10 @@ def vae_parts(cfg, spec: DataSpec, cond: int = 0, encoder=None, prior=None, join
     joint T(x, z) for the per-example pair q_η(z|x) ~ p(z) (its logit estimates log p(z)/q_η(z|x), so the
     ELBO stays an ELBO), or q_ψ(y|z) on codes alone for the aggregate pair (the AAE, ``joint=False``)."""
     parts = {"prior": prior or GaussianPrior(cfg.z_dim),
-             "decoder": ExplicitGenerator(MLP((cfg.z_dim,), spec.x_shape, cfg.hidden, cond), cfg.likelihood,
-                                          spec.x_shape),
-             "encoder": encoder or GaussianEncoder(MLP(spec.x_shape, (2 * cfg.z_dim,), cfg.hidden, cond), cfg.z_dim),
+             "decoder": ExplicitGenerator(MLP((cfg.z_dim,), spec.x_shape, cfg.hidden, cond, dropout=cfg.dropout),
+                                          cfg.likelihood, spec.x_shape),
+             "encoder": encoder or GaussianEncoder(MLP(spec.x_shape, (2 * cfg.z_dim,), cfg.hidden, cond,
+                                                       dropout=cfg.dropout), cfg.z_dim),
              "discriminator": PerfectDiscriminator()}
     if cfg.match_z == "adversarial":
         net = MLP((cfg.z_dim,), (1,), cfg.hidden, cond_dim=_numel(spec.x_shape) if joint else 0, act="leaky")

@@ -28,11 +28,12 @@ def generator_net(arch: str, z_dim: int, x_shape: Shape, cond_dim: int = 0, hidd
     return MLP((z_dim,), x_shape, hidden, cond_dim, act="relu", out_act=out_act)
 
 
-def critic_net(arch: str, x_shape: Shape, out_dim: int = 1, cond_dim: int = 0, hidden=(256, 256), noise_dim: int = 0):
+def critic_net(arch: str, x_shape: Shape, out_dim: int = 1, cond_dim: int = 0, hidden=(256, 256), noise_dim: int = 0,
+               dropout: float = 0.0):
     """x[, c] → ``out_dim`` outputs: DCGAN discriminator or a LeakyReLU MLP (also encoders/classifiers)."""
     if use_dcgan(arch, x_shape) and not noise_dim:
-        return DCGANDiscriminator(x_shape, out_dim, cond_dim)
-    return MLP(x_shape, (out_dim,), hidden, cond_dim, act="leaky", noise_dim=noise_dim)
+        return DCGANDiscriminator(x_shape, out_dim, cond_dim, dropout=dropout)
+    return MLP(x_shape, (out_dim,), hidden, cond_dim, act="leaky", noise_dim=noise_dim, dropout=dropout)
 
 
 __all__ = ["MLP", "DCGANGenerator", "DCGANDiscriminator", "generator_net", "critic_net", "use_dcgan", "ARCHS"]

@@ -27,16 +27,19 @@ _OUT = {None: nn.Identity, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 
 
 class MLP(nn.Module):
-    """Flatten → [Linear, act]* → Linear → reshape to ``out_shape`` (the paper's MNIST VAE: 784-500-500)."""
+    """Flatten → [Linear, act, (Dropout)]* → Linear → reshape to ``out_shape`` (the paper's MNIST VAE: 784-500-500).
+
+    ``dropout`` > 0 adds dropout after every hidden activation (a regulariser for small training sets); at 0
+    the module tree, and so every checkpoint's keys, are those of the plain MLP."""
 
     def __init__(self, in_shape: Shape, out_shape: Shape, hidden=(256, 256), cond_dim: int = 0,
-                 act: str = "relu", out_act: str | None = None, noise_dim: int = 0):
+                 act: str = "relu", out_act: str | None = None, noise_dim: int = 0, dropout: float = 0.0):
         super().__init__()
         self.out_shape, self.cond_dim, self.noise_dim = tuple(out_shape), cond_dim, noise_dim
         dims = [_numel(in_shape) + cond_dim + noise_dim, *hidden]
         layers: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:]):
-            layers += [nn.Linear(a, b), _act(act)]
+            layers += [nn.Linear(a, b), _act(act)] + ([nn.Dropout(dropout)] if dropout else [])
         layers += [nn.Linear(dims[-1], _numel(out_shape)), _OUT[out_act]()]
         self.layers = nn.Sequential(*layers)
 
@@ -79,14 +82,15 @@ class DCGANGenerator(nn.Module):
 class DCGANDiscriminator(nn.Module):
     """[Conv stride 2, (BatchNorm), LeakyReLU]* → Linear to ``out_dim`` logits; labels as extra channels."""
 
-    def __init__(self, in_shape: Shape, out_dim: int = 1, cond_dim: int = 0, width: int = 64):
+    def __init__(self, in_shape: Shape, out_dim: int = 1, cond_dim: int = 0, width: int = 64, dropout: float = 0.0):
         super().__init__()
         channels, size = in_shape[0], in_shape[-1]
         self.cond_dim = cond_dim
-        layers: list[nn.Module] = [nn.Conv2d(channels + cond_dim, width, 4, 2, 1), nn.LeakyReLU(0.2)]
+        drop = [nn.Dropout(dropout)] if dropout else []  # after each activation; none: the plain DCGAN's keys
+        layers: list[nn.Module] = [nn.Conv2d(channels + cond_dim, width, 4, 2, 1), nn.LeakyReLU(0.2), *drop]
         ch, size = width, size // 2
         while size > 4:
-            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2)]
+            layers += [nn.Conv2d(ch, ch * 2, 4, 2, 1), nn.BatchNorm2d(ch * 2), nn.LeakyReLU(0.2), *drop]
             ch, size = ch * 2, size // 2
         self.body = nn.Sequential(*layers, nn.Flatten())
         self.num_features = ch * size * size

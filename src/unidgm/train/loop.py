@@ -172,7 +172,7 @@ class Trainer:
         handlers = self._install_signals()
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not (cfg.progress and self.rank0),
                    desc=self.model.name, dynamic_ncols=True, leave=False)
-        started = time.monotonic()
+        started, cpu0 = time.monotonic(), time.process_time()
         try:
             while self.step < cfg.steps and not self.selection.exhausted(cfg.patience):
                 self.model.train()
@@ -188,6 +188,7 @@ class Trainer:
                     acc.clear()
                     if self.run:
                         self.run.log(self.step, last)
+                        self.run.log_timing(self.step, time.monotonic() - started, time.process_time() - cpu0)
                     bar.set_postfix({k: f"{v:.3g}" for k, v in list(last.items())[:3]})
                     for hook in self.hooks:
                         hook(self, last)

@@ -4,7 +4,10 @@ Layout of a run folder::
 
     config.json      model, data, training and technique configs (what `unidgm.load` rebuilds from)
     meta.json        seed, versions, git commit, machine, command, start time
-    metrics.jsonl    one JSON object per logged step (losses and named terms of each phase)
+    metrics.jsonl    one JSON object per logged step (losses and named terms of each phase; val/* rows)
+    timing.jsonl     wall and CPU seconds of this process's training at each log line
+    split.json       the validation split (size, seed, digest of its indices), when the run validates
+    best/, best.json the best validated checkpoint and its metric, value and step
     metrics.json     evaluation results (`unidgm eval`)
     checkpoints/     ckpt-<step>/ (safetensors + JSON), latest
     samples/         step-<step>.png grids
@@ -27,7 +30,7 @@ import torch
 from ..errors import RunDirError
 from .checkpoint import atomic_write_text
 
-CONFIG, META, METRICS_LOG = "config.json", "meta.json", "metrics.jsonl"
+CONFIG, META, METRICS_LOG, TIMING_LOG = "config.json", "meta.json", "metrics.jsonl", "timing.jsonl"
 
 
 def git_commit() -> str | None:
@@ -108,6 +111,16 @@ class RunDir:
         if tb is not None:
             for k, v in values.items():
                 tb.add_scalar(k, v, step)
+
+    def log_timing(self, step: int, wall_s: float, cpu_s: float) -> None:
+        """``timing.jsonl``: seconds since this process began training, at each log line (steps/s along a
+        run, early vs late). Kept out of metrics.jsonl, whose lines a resume must reproduce exactly."""
+        if self.rank0:
+            try:
+                with open(self.path / TIMING_LOG, "a") as f:
+                    f.write(json.dumps({"step": step, "wall_s": round(wall_s, 4), "cpu_s": round(cpu_s, 4)}) + "\n")
+            except OSError:
+                pass  # timing is informative only: never stop a run for it
 
     def tensorboard(self):
         if self._tb is None and self.rank0:

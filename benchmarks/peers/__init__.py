@@ -1,0 +1,1 @@
+"""Peer and hand-written training scripts timed by ``benchmarks/endtoend.py`` as whole processes."""
