@@ -275,8 +275,11 @@ def _diff(a: dict, b: dict, prefix: str = "") -> dict:
 
 
 def _fit(settings: Settings, out, data_root, *, resume: bool, distributed=None) -> Run:
-    from .train.speed import torch_threads
-    with torch_threads(settings.train.threads):  # `threads` holds for this run only, not the caller's process
+    from .train.speed import denormals_flushed, torch_threads
+    cfg = settings.train
+    flush = cfg.denormals == "flush" or (cfg.denormals == "auto" and device_for(cfg).type == "cpu")
+    # both hold for this run only, not for the caller's process
+    with torch_threads(cfg.threads), denormals_flushed(flush):
         return _fit_run(settings, out, data_root, resume=resume, distributed=distributed)
 
 

@@ -85,7 +85,16 @@ def cell_matches(path: Path, budget: dict) -> bool:
     except (OSError, ValueError):
         return False
     b = cell.get("budget", {})
-    return b.get("recipe") == budget["recipe"] and (b.get("max_minutes") or 1e9) >= (budget.get("max_minutes") or 1e9)
+    return (b.get("recipe") == budget["recipe"] and b.get("settings") == budget.get("settings")
+            and (b.get("max_minutes") or 1e9) >= (budget.get("max_minutes") or 1e9))
+
+
+def group_settings(group: Group) -> dict:
+    """What the group's recipe and overrides set (a recipe edited since a cell ran makes the cell stale)."""
+    from ..recipes import RECIPES
+    from ..registry import MODELS
+    return json.loads(json.dumps({**RECIPES[group.recipe].overrides(MODELS.get(group.model).family),
+                                  **group.overrides}))
 
 
 def run_cell(group: Group, seed: int, runs: Path, results: Path, data_root, *, data: str = "mnist",
@@ -118,7 +127,8 @@ def run_cell(group: Group, seed: int, runs: Path, results: Path, data_root, *, d
             "selection": "validation", "best": run.best, "stopped": run.stopped or "steps",
             "validation_curve": curve, "steps": steps_done,
             "epochs": round(steps_done * cfg["train"]["batch_size"] / n_train, 1) if n_train else None,
-            "budget": {"recipe": group.recipe, "max_minutes": max_minutes, "steps": cfg["train"]["steps"]},
+            "budget": {"recipe": group.recipe, "settings": group_settings(group), "max_minutes": max_minutes,
+                       "steps": cfg["train"]["steps"]},
             "train_wall_s": round(train_s, 1), "eval_wall_s": round(time.time() - t1, 1),
             "config": cfg, "command": f"unidgm reproduce reference --only {group.key} --seeds {seed + 1}",
             "machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M")}
@@ -203,12 +213,14 @@ def cmd_reference(args, results: Path, data_root) -> int:
     bad = [g for g in only if g not in GROUPS]
     if bad:
         raise ConfigError(f"--only: unknown group(s) {bad}; groups: {', '.join(GROUPS)}")
-    seeds = range(args.seeds or 3)
+    seeds = [int(s) for s in str(args.seed_list).split(",")] if getattr(args, "seed_list", None) else \
+        range(args.seeds or 3)
     runs = Path(args.runs) if args.runs else Path("runs") / "reference"
     if not args.report_only:
         for key in only:
             for seed in seeds:
-                budget = {"recipe": GROUPS[key].recipe, "max_minutes": args.max_minutes}
+                budget = {"recipe": GROUPS[key].recipe, "settings": group_settings(GROUPS[key]),
+                          "max_minutes": args.max_minutes}
                 path = cell_path(results, key, seed)
                 if path.exists() and cell_matches(path, budget):
                     print(f"{key} seed {seed}: committed ({path}), skipped")

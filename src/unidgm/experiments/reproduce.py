@@ -49,6 +49,7 @@ def add_parser(sub):
                    help="reference: the reproducibility table (standard models to convergence vs published figures)")
     p.add_argument("--only", default=None, help="reference: comma-separated groups (default: all)")
     p.add_argument("--max-minutes", type=float, default=None, help="reference: wall-clock budget per training run")
+    p.add_argument("--seed-list", default=None, help="reference: these seeds only, e.g. 2 or 0,1 (for parallel lanes)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per model (paper: 5; default 5, --quick: 2)")
     p.add_argument("--sizes", default="1,10,100", help="training-data percentages for Table 3 / Table 2 right")
     p.add_argument("--gan-sizes", default="100", help="training-data percentages for Table 2 left/middle "

@@ -45,6 +45,9 @@ class TrainConfig(Config):
                              "auto: on CPU with glibc, keep freed memory for reuse (mallopt) instead of returning it "
                              "to the OS and page-faulting it back every step (measured 10-15% of a CPU step); "
                              "process-wide, numbers unchanged. system: leave malloc as it is")
+    denormals: str = checked("auto", one_of("auto", "flush", "keep"), "flush denormal floats to zero during "
+                             "training (auto: on CPU): Adam moments decay into denormals, which are slow on Intel "
+                             "CPUs; values below 1.2e-38 become 0, nothing measurable changes")
     threads: int | None = checked(None, positive, "CPU threads for torch (None: torch's default); use 1 when other "
                                   "processes share the cores: oversubscribed threads slow small models by 10x")
     # --- model selection (validation split, best checkpoint, early stopping, budget) ---
