@@ -220,3 +220,19 @@ def test_recipes_apply_under_user_overrides_and_print_in_explain(capsys):
     assert main(["explain", "vae"]) == 0
     out = capsys.readouterr().out
     assert "small-data" in out and "model.hidden=200" in out
+
+
+def test_denormals_are_flushed_during_cpu_training_only(tmp_path, monkeypatch):
+    import unidgm.train.speed as speed
+    seen = []
+    real = torch.set_flush_denormal
+    monkeypatch.setattr(torch, "set_flush_denormal", lambda on: (seen.append(on), real(on))[1])
+    api.train("vae", "digits", overrides=["steps=2", "threads=1"], out=tmp_path / "a", progress=False)
+    assert seen == [True, False]  # on for the run, off again for the caller
+    seen.clear()
+    api.train("vae", "digits", overrides=["steps=2", "threads=1", "denormals=keep"], out=tmp_path / "b",
+              progress=False)
+    assert seen == []
+    with speed.denormals_flushed(True):
+        assert torch.tensor([1e-39]).mul(1.0).item() == 0.0  # flushed (denormal inputs read as zero)
+    assert torch.tensor([1e-39]).mul(1.0).item() != 0.0

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import models as _zoo  # noqa: F401  (registers the zoo: groups name models)
 from ..errors import ConfigError
 from .sweep import machine
 

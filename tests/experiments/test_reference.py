@@ -1,0 +1,51 @@
+"""The reproducibility table: cells per group and seed, skipping committed cells, rows and verdicts."""
+
+from __future__ import annotations
+
+import json
+
+from unidgm.experiments import reference as R
+from unidgm.experiments.reference import GROUPS, Group, Row, cell_matches, collect, group_settings, run_cell, verdict
+
+
+def test_every_published_reference_has_a_row():
+    refs = sorted(r.reference for g in GROUPS.values() for r in g.rows)
+    assert refs == sorted([-92.53, -86.76, -85.54, -122.89, 0.9437, 0.9582, 8.34, 0.985])
+
+
+def test_verdicts():
+    row = Row("x", "elbo", -100.0, "paper")
+    assert verdict([], row) == "not run yet"
+    assert verdict([-99.0, -99.5, -98.0], row) == "reached"
+    assert verdict([-100.2, -99.0, -101.0], row) == "within noise"
+    assert verdict([-110.0, -110.5, -109.5], row) == "short by 10"
+
+
+def test_a_cell_trains_with_validation_evaluates_once_and_is_skipped_when_committed(tmp_path):
+    g = Group("tiny", "vae", "small-data", {"steps": 60, "eval_every": 20, "val": 200, "kl_warmup": 10},
+              ("elbo",), (Row("tiny VAE", "elbo", -1000.0, "none"),))
+    cell = run_cell(g, 0, tmp_path / "runs", tmp_path / "results", None, data="digits")
+    assert cell["selection"] == "validation" and cell["best"]["metric"] == "val/elbo"
+    assert [c["step"] for c in cell["validation_curve"]] == [20, 40, 60]
+    assert cell["metrics"]["elbo"] < 0 and cell["evaluation"]["checkpoint"]["kind"] == "best"
+    path = R.cell_path(tmp_path / "results", "tiny", 0)
+    saved = json.loads(path.read_text())
+    assert saved["config"]["model_config"]["hidden"] == [200]  # the recipe's settings, expanded
+    assert cell_matches(path, {"recipe": "small-data", "settings": group_settings(g), "max_minutes": None})
+    assert not cell_matches(path, {"recipe": "small-data", "settings": {**group_settings(g), "model.z_dim": 5},
+                                   "max_minutes": None})
+
+
+def test_collect_reads_cells_into_rows(tmp_path, monkeypatch):
+    folder = tmp_path / "reference" / "vae-1pct"
+    folder.mkdir(parents=True)
+    for s, v in enumerate([-121.0, -122.0, -123.0]):
+        (folder / f"seed-{s}.json").write_text(json.dumps({
+            "seed": s, "metrics": {"elbo": v}, "steps": 1000, "epochs": 166.7, "stopped": "early",
+            "train_wall_s": 600, "budget": {"recipe": "small-data"}}))
+    rows = {r["group"]: r for r in collect(tmp_path)["rows"]}
+    assert rows["vae-1pct"]["ours_values"] == [-121.0, -122.0, -123.0]
+    assert rows["vae-1pct"]["verdict"] == "reached" and rows["vae-1pct"]["selection"] == "validation"
+    assert rows["vae-mnist"]["ours_values"] == [] and rows["vae-mnist"]["verdict"] == "not run yet"
+    table = R.write(tmp_path)
+    assert (tmp_path / "reference.md").read_text().count("|") > 20 and len(table["rows"]) == 8
