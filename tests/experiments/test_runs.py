@@ -43,6 +43,15 @@ def test_states_steps_and_the_selection_metric(runs):
     assert states["dead"]["state"] == "failed" and states["dead"]["steps"] == "0/6"
     last = [json.loads(r) for r in (runs / "gan" / "metrics.jsonl").read_text().splitlines()][-1]
     assert states["gan"]["metric"] == f"phi/loss {last['phi/loss']:.4g}, theta/loss {last['theta/loss']:.4g}"
+    # early stopping ended a run before its steps: patience spent, as the checkpoint's selection state says
+    state_file = runs / "cut" / "checkpoints" / "ckpt-00000003" / "state.json"
+    state = json.loads(state_file.read_text())
+    state["selection"] = {**(state.get("selection") or {}), "since_best": 2}
+    state_file.write_text(json.dumps(state))
+    config = json.loads((runs / "cut" / "config.json").read_text())
+    config["train"]["patience"] = 2
+    (runs / "cut" / "config.json").write_text(json.dumps(config))
+    assert summary(runs / "cut")["state"] == "finished (early stop)"
     (runs / "vae" / "best.json").write_text(json.dumps({"metric": "val/elbo", "value": -3.25, "step": 3,
                                                         "higher_is_better": True}))
     assert summary(runs / "vae")["metric"] == "val/elbo -3.25 (best, step 3)"
