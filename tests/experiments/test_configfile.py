@@ -29,18 +29,22 @@ def test_json_and_toml_files_give_the_same_settings_with_overrides_on_top(tmp_pa
     assert (c.train.steps, c.model_config.hidden, c.model_config.z_dim, c.data) == (9, (8,), 3, "digits")
     with_iw = settings_from_file(tmp_path / "e.json", techniques=["aa"])
     assert list(with_iw.techniques) == ["aa"]
+    # a named recipe in the file expands under the file's own values, as recipe= does on the command line
+    (tmp_path / "r.toml").write_text('model = "vae"\n[train]\nrecipe = "paper"\nsteps = 7\n')
+    r = settings_from_file(tmp_path / "r.toml")
+    assert (r.train.recipe, r.train.steps, r.train.batch_size, r.train.eval_every) == ("paper", 7, 100, 2000)
 
 
 def test_unknown_keys_and_bad_files_are_refused_with_suggestions(tmp_path):
     cases = {
         "top.toml": ('modle = "vae"\n', "unknown top-level key\\(s\\): modle. Did you mean: model"),
-        "sect.toml": ('model = "vae"\n[model_config]\nzdim = 3\n', "zdim. Did you mean: z_dim"),
-        "train.json": ('{"model": "vae", "train": {"stpes": 3}}', "stpes. Did you mean: steps"),
+        "sect.toml": ('model = "vae"\n[model_config]\nzdim = 3\n', "unknown key 'model.zdim'. Did you mean: model.z_dim"),
+        "train.json": ('{"model": "vae", "train": {"stpes": 3}}', "unknown key 'train.stpes'. Did you mean: train.steps"),
         "model.json": ('{"model": "vea"}', "unknown model 'vea'. Did you mean: vae"),
         "nomodel.toml": ('data = "digits"\n', "no model"),
         "broken.toml": ('model = \n', "not valid TOML"),
         "broken.json": ('{"model": ', "not valid JSON"),
-        "tech.toml": ('model = "gan"\n[techniques.iw]\nkk = 3\n', "kk. Did you mean: k"),
+        "tech.toml": ('model = "gan"\n[techniques.iw]\nkk = 3\n', "unknown key 'iw.kk'. Did you mean: iw.k"),
         "value.toml": ('model = "vae"\n[train]\nsteps = -1\n', "steps=-1 must be > 0"),
     }
     for name, (text, why) in cases.items():

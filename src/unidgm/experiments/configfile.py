@@ -67,12 +67,11 @@ def settings_from_file(path, *, model: str | None = None, data: str | None = Non
                        overrides: dict | list | None = None):
     """Settings from an experiment file, with ``data`` / extra ``techniques`` / ``overrides`` on top.
 
+    The file's sections become ``section.key`` overrides of the defaults, so they are validated exactly like
+    ``key=value`` on the command line (and a ``recipe`` in the file expands under the file's own values).
     ``model`` may repeat the file's model; naming another one is an error (its config would not fit)."""
-    from ..api import Settings, override
-    from ..data.registry import absolute_spec
-    from ..registry import MODELS
-    from ..techniques import TECHNIQUES
-    from ..train.config import TrainConfig
+    from ..api import resolve
+    from ..config import parse_overrides
     d = read_file(path)
     unknown = [k for k in d if k not in TOP_KEYS]
     if unknown:
@@ -83,28 +82,31 @@ def settings_from_file(path, *, model: str | None = None, data: str | None = Non
     if model is not None and model != d["model"]:
         raise ConfigError(f"{path} describes a {d['model']} run but the command names {model}; drop the model "
                           f"argument, or write the {model} file with `unidgm config {model}`")
-    entry = MODELS.get(d["model"])
     sections = {"model_config": d.get("model_config", {}), "train": d.get("train", {}),
                 "techniques": d.get("techniques", {})}
     for name, value in sections.items():
         if not isinstance(value, dict):
             raise ConfigError(f"{path}: '{name}' must be a table/object of key = value, got {value!r}")
-    techs = {}
+    from_file = {f"model.{k}": v for k, v in sections["model_config"].items()}
+    from_file.update({f"train.{k}": v for k, v in sections["train"].items()})
     for t, cfg in sections["techniques"].items():
         if not isinstance(cfg, dict):
             raise ConfigError(f"{path}: techniques.{t} must be a table/object (empty for the defaults)")
-        techs[t] = TECHNIQUES.get(t).config.from_dict(cfg, f"{path} techniques.{t}")
-    for t in techniques:
-        techs.setdefault(t, TECHNIQUES.get(t).config())
+        from_file.update({f"{t}.{k}": v for k, v in cfg.items()})
     spec = data or d.get("data") or "digits"
     if not isinstance(spec, str):
         raise ConfigError(f"{path}: data must be a string such as \"digits\" or \"images:DIR\", got {spec!r}")
+    techs = list(dict.fromkeys([*sections["techniques"], *techniques]))
+    extra = parse_overrides(list(overrides)) if isinstance(overrides, (list, tuple)) else dict(overrides or {})
+    try:
+        settings = resolve(d["model"], spec, from_file, techs)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}") from None
+    from ..api import override
+    settings = override(settings, extra)  # the command line's own key=value, on top of the file
     root = d.get("data_root")
-    settings = Settings(d["model"], absolute_spec(spec),
-                        entry.config.from_dict(sections["model_config"], f"{path} model_config"),
-                        TrainConfig.from_dict(sections["train"], f"{path} train"), techs,
-                        None if root is None else str(root))
-    return override(settings, overrides)
+    settings.data_root = None if root is None else str(root)
+    return settings
 
 
 def flat_overrides(settings) -> dict:
