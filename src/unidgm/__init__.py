@@ -1,12 +1,12 @@
 """unidgm: GANs, VAEs, wake-sleep and their hybrids from one formulation (Hu et al., ICLR 2018).
 
 Python API: ``unidgm.train``, ``unidgm.resume``, ``unidgm.load``, ``unidgm.build_model``,
-``unidgm.get_dataset``; the CLI is ``unidgm`` (see ``unidgm --help``).
+``unidgm.get_dataset``, ``unidgm.dataset`` (a run's own data); the CLI is ``unidgm`` (see ``unidgm --help``).
 """
 
 __version__ = "0.1.0"
 
-_API = {"train", "resume", "load", "build_model", "resolve", "Run", "Settings"}
+_API = {"train", "resume", "load", "build_model", "resolve", "dataset", "Run", "Settings"}
 
 
 def __getattr__(name):  # lazy: `import unidgm` stays cheap; torch loads on first use

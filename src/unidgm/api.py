@@ -21,7 +21,7 @@ from . import models as _zoo  # noqa: F401  (registers the zoo)
 from . import techniques as _tech  # noqa: F401
 from .config import Config, apply_overrides
 from .core import DataSpec, UnifiedModel
-from .errors import CheckpointError, ConfigError, RunDirError
+from .errors import CheckpointError, ConfigError, DataError, RunDirError
 from .recipes import RECIPES, recipe_overrides
 from .registry import MODELS
 from .techniques import TECHNIQUES, apply_techniques
@@ -54,32 +54,40 @@ def _as_config(cls, value, where: str) -> Config:
 
 @dataclass
 class Settings:
-    """Everything that defines a run: model, data, configs. Round-trips through config.json."""
+    """Everything that defines a run: model, data, configs. Round-trips through config.json.
+
+    ``data_root`` is where a run read a dataset that lives under a data root (mnist, svhn, ...), recorded
+    absolute so that eval, sample and resume find it again; None for path forms and bundled data.
+    """
 
     model: str
     data: str
     model_config: Config
     train: TrainConfig
     techniques: dict[str, Config]
+    data_root: str | None = None
 
     def to_dict(self) -> dict:
         return {"model": self.model, "data": self.data, "model_config": self.model_config.to_dict(),
-                "train": self.train.to_dict(), "techniques": {k: v.to_dict() for k, v in self.techniques.items()}}
+                "train": self.train.to_dict(), "techniques": {k: v.to_dict() for k, v in self.techniques.items()},
+                "data_root": self.data_root}
 
     @classmethod
     def from_dict(cls, d: dict) -> "Settings":
         entry = MODELS.get(d["model"])
         return cls(d["model"], d["data"], entry.config.from_dict(d["model_config"]),
                    TrainConfig.from_dict(d["train"]),
-                   {t: TECHNIQUES.get(t).config.from_dict(c) for t, c in d.get("techniques", {}).items()})
+                   {t: TECHNIQUES.get(t).config.from_dict(c) for t, c in d.get("techniques", {}).items()},
+                   d.get("data_root"))  # absent in run folders written before it was recorded
 
 
 def resolve(model: str, data: str = "digits", overrides: dict | list | None = None,
             techniques: list[str] | tuple[str, ...] = ()) -> Settings:
     """Configs for a run from names and ``key=value`` overrides (sections: model, train, iw, aa)."""
+    from .data.registry import absolute_spec
     entry = MODELS.get(model)
     techs = {t: TECHNIQUES.get(t).config() for t in dict.fromkeys(techniques)}
-    return override(Settings(model, data, entry.config(), TrainConfig(), techs), overrides)
+    return override(Settings(model, absolute_spec(data), entry.config(), TrainConfig(), techs), overrides)
 
 
 def override(settings: Settings, overrides: dict | list | None) -> Settings:
@@ -97,7 +105,7 @@ def override(settings: Settings, overrides: dict | list | None) -> Settings:
         overrides = {**recipe_overrides(recipe, MODELS.get(settings.model).family, known)[0], **overrides}
     sections = apply_overrides(sections, dict(overrides or {}))
     return Settings(settings.model, settings.data, sections["model"], sections["train"],
-                    {t: sections[t] for t in settings.techniques})
+                    {t: sections[t] for t in settings.techniques}, settings.data_root)
 
 
 def device_for(cfg: TrainConfig) -> torch.device:
@@ -188,7 +196,15 @@ def prepare_run(settings: Settings, data_root=None, rank: int = 0, world_size: i
     if data_resident(cfg.data_on_device, device, [t for ts, _ in sources.values() for t in ts]):
         # gathered on the accelerator from now on: no host-to-device copy per step
         sources = {n: (tuple(t.to(device) for t in ts), k) for n, (ts, k) in sources.items()}
-    streams = Streams(sources, cfg.batch_size // world_size, cfg.seed, keys, device, rank, world_size)
+    batch = cfg.batch_size // world_size
+    smallest = min(len(ts[0]) for ts, _ in sources.values()) // world_size
+    if 0 < smallest < batch:  # a small folder of one's own images: one batch per step is all of it
+        import warnings
+        warnings.warn(f"batch_size={cfg.batch_size} exceeds the {smallest * world_size} examples of the smallest "
+                      f"training stream of {settings.data}; using batches of {smallest * world_size} (set "
+                      "batch_size= to choose)", stacklevel=2)
+        batch = smallest
+    streams = Streams(sources, batch, cfg.seed, keys, device, rank, world_size)
     if split is not None:
         split["n_train"] = len(source)
     return Prepared(model, streams, source, val, split, full_train)
@@ -212,8 +228,11 @@ def make_validator(p: Prepared, settings: Settings, data_root=None):
 
 
 def default_out(settings: Settings) -> Path:
+    from .data.registry import spec_path
     tech = "-".join(settings.techniques)
-    name = f"{settings.model}{'-' + tech if tech else ''}-{settings.data.replace(':', '_').replace('/', '_')}"
+    path = spec_path(settings.data)  # a path form: its prefix and the file/folder name, not the whole path
+    data = f"{settings.data.partition(':')[0]}_{path.name}" if path is not None else settings.data
+    name = f"{settings.model}{'-' + tech if tech else ''}-{data.replace(':', '_').replace('/', '_')}"
     return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
 
 
@@ -229,11 +248,26 @@ class Run:
     best: dict | None = None    # the best validation (metric, value, step), when the run validated
 
 
-def train(model: str, data: str = "digits", *, overrides: dict | list | None = None, techniques=(),
+def train(model: str | None = None, data: str | None = None, *, overrides: dict | list | None = None, techniques=(),
           out: str | os.PathLike | None = None, data_root=None, progress: bool | None = None,
-          distributed=None) -> Run:
-    """Train ``model`` on ``data`` and write a run folder; returns the :class:`Run`."""
-    settings = resolve(model, data, overrides, techniques)
+          distributed=None, config: str | os.PathLike | None = None) -> Run:
+    """Train ``model`` on ``data`` (default digits) and write a run folder; returns the :class:`Run`.
+
+    ``config`` names an experiment file (JSON or TOML, e.g. a run's own config.json) to start from;
+    ``model``/``data``/``techniques``/``data_root`` and ``overrides`` then apply on top of it.
+    """
+    if config is not None:
+        from .experiments.configfile import settings_from_file
+        settings = settings_from_file(config, model=model, data=data, techniques=techniques, overrides=overrides)
+        data_root = data_root if data_root is not None else settings.data_root
+    elif model is None:
+        raise ConfigError("name a model to train (see `unidgm models`), or pass config=FILE")
+    else:
+        settings = resolve(model, data or "digits", overrides, techniques)
+    settings.data_root = recorded_root(settings.data, data_root)
+    if settings.train.mlflow:  # a relative folder is recorded absolute, so that --resume logs to the same store
+        from .train.tracking import tracking_uri
+        settings.train = settings.train.replace(mlflow=tracking_uri(settings.train.mlflow))
     if progress is not None:
         settings.train = settings.train.replace(progress=progress)
     out = out or default_out(settings)
@@ -243,16 +277,25 @@ def train(model: str, data: str = "digits", *, overrides: dict | list | None = N
 
 
 def resume(run_dir: str | os.PathLike, *, data_root=None, overrides: dict | list | None = None,
-           force: bool = False, progress: bool | None = None, distributed=None) -> Run:
-    """Continue a run from its latest checkpoint; on CPU the result equals an uninterrupted run."""
+           force: bool = False, progress: bool | None = None, distributed=None, data: str | None = None) -> Run:
+    """Continue a run from its latest checkpoint; on CPU the result equals an uninterrupted run.
+
+    The data spec and data root the run recorded are used unless ``data`` / ``data_root`` say otherwise
+    (e.g. the same folder moved elsewhere)."""
     run = RunDir(run_dir)
     stored = run.read_config()
     settings = Settings.from_dict(stored)
+    spec, root = run_data(settings, run.path, data, data_root)
+    if data and not force and _data_kind(spec) != _data_kind(settings.data):
+        raise ConfigError(f"resuming {run.path} on other data: it was trained on {settings.data}, --data says {spec}; "
+                          "--data on resume is for the same data moved elsewhere. Pass --force to resume anyway")
+    settings.data, settings.data_root = spec, recorded_root(spec, root)
+    data_root = root
     if overrides:
         changed = override(settings, overrides)
         diff = _diff(settings.to_dict(), changed.to_dict())
         harmless = {"train.steps", "train.progress", "train.log_every", "train.ckpt_every", "train.sample_every",
-                    "train.threads", "train.max_minutes"}
+                    "train.threads", "train.max_minutes", "train.mlflow"}
         if set(diff) - harmless and not force:
             raise ConfigError("resuming with a changed config: " + "; ".join(
                 f"{k}: {a!r} -> {b!r}" for k, (a, b) in diff.items()) + ". Pass --force to resume anyway")
@@ -260,6 +303,48 @@ def resume(run_dir: str | os.PathLike, *, data_root=None, overrides: dict | list
     if progress is not None:
         settings.train = settings.train.replace(progress=progress)
     return _fit(settings, run.path, data_root, resume=True, distributed=distributed)
+
+
+def recorded_root(spec: str, data_root=None) -> str | None:
+    """The absolute data root a run on ``spec`` reads (recorded in config.json); None where it reads none."""
+    from .data import data_root as resolve_root
+    from .data.registry import needs_root
+    return os.path.abspath(resolve_root(data_root)) if needs_root(spec) else None
+
+
+def run_data(settings: Settings, run_path, data: str | None = None, data_root=None) -> tuple[str, str | None]:
+    """(spec, data root) for a later command on a run: explicit ``data`` / ``data_root`` win, else what the
+    run recorded. A recorded folder that is gone is an error naming it and the flag to pass."""
+    from .data.registry import absolute_spec, needs_root, spec_path
+    spec = absolute_spec(data) if data else settings.data
+    path = spec_path(spec)
+    if not data and path is not None and not path.exists():
+        raise DataError(f"{run_path} was trained on {spec}, but {path} no longer exists; pass --data "
+                        f"{spec.partition(':')[0]}:<where it is now> (data=... in the API)")
+    if data_root is not None or not needs_root(spec):
+        return spec, None if data_root is None else str(data_root)
+    if settings.data_root is None:
+        return spec, None  # a run folder from before roots were recorded: $UNIDGM_DATA / ~/.cache/unidgm
+    if not Path(settings.data_root).is_dir():
+        raise DataError(f"{run_path} read {spec} from the data root {settings.data_root} (recorded in its "
+                        f"config.json), which no longer exists; pass --data-root <folder that holds {spec}/> "
+                        "(data_root=... in the API)")
+    return spec, settings.data_root
+
+
+def _data_kind(spec: str) -> str:
+    """What must stay the same when data moves: the name, or the path form and its options."""
+    from .data.registry import spec_path
+    path = spec_path(spec)
+    return spec.lower() if path is None else spec.replace(str(path), "<path>", 1)
+
+
+def dataset(run_dir: str | os.PathLike, split: str = "test", *, data: str | None = None, data_root=None):
+    """The ``split`` of the data a run was trained on, found through the spec and root it recorded."""
+    from .data import get_dataset
+    settings = read_settings(run_dir)
+    spec, root = run_data(settings, run_dir, data, data_root)
+    return get_dataset(spec, split, root, seed=settings.train.seed + (split == "test"))
 
 
 def _diff(a: dict, b: dict, prefix: str = "") -> dict:
@@ -288,6 +373,9 @@ def _fit_run(settings: Settings, out, data_root, *, resume: bool, distributed=No
     if settings.train.batch_size % world:
         raise ConfigError(f"batch_size={settings.train.batch_size} is the global batch and must be divisible by the "
                           f"{world} processes; choose a multiple of {world}")
+    if settings.train.mlflow and rank == 0:
+        from .train import tracking
+        tracking.require()  # before any folder is written
     p = prepare_run(settings, data_root, rank, world)
     model, streams, source = p.model, p.streams, p.source
     validator, select = make_validator(p, settings, data_root)
@@ -298,7 +386,8 @@ def _fit_run(settings: Settings, out, data_root, *, resume: bool, distributed=No
         run.create(settings.to_dict(), settings.train.seed)
     if p.split is not None and run.rank0:
         ckpt.atomic_write_text(run.path / "split.json", json.dumps(p.split, indent=2))
-    shape = {"x_shape": list(model.x_shape), "num_classes": model.num_classes}  # what `load` rebuilds from
+    shape = {"x_shape": list(model.x_shape), "num_classes": model.num_classes,  # what `load` rebuilds from
+             "classes": None if source.classes is None else list(source.classes)}
     trainer = Trainer(model, streams, settings.train, run, sample_reference=source.modes, state=shape,
                       distributed=distributed, validator=validator, select=select)
     if resume:
@@ -308,10 +397,15 @@ def _fit_run(settings: Settings, out, data_root, *, resume: bool, distributed=No
         run.create(settings.to_dict(), settings.train.seed, resume=True)  # config.json changes once the checkpoint fits
         run.truncate_log(trainer.step)
         trainer.forget_future_best()
+    if settings.train.mlflow and rank == 0:
+        from .train.tracking import MLflowTracker
+        run.tracker = MLflowTracker(settings.train.mlflow, run.path, settings.to_dict())
+    finished = False
     try:
         metrics = trainer.fit()
+        finished = True
     finally:
-        run.close()
+        run.close(finished)
     return Run(run.path, model, metrics, settings, trainer.stopped,
                trainer.selection.summary() if trainer.selection.best_step is not None else None)
 
@@ -338,6 +432,7 @@ def load(run_dir: str | os.PathLike, checkpoint: str | None = None, device: str 
                                   "the checkpoint is corrupt") from None
         model = build_model(settings.model, settings.model_config, spec=spec, techniques=settings.techniques)
         ckpt.load_model_tensors(model, tensors, str(path))
+        model.classes = state.get("classes")  # class folder names of an image folder: label k is classes[k]
         return model
 
     best_dir = run.path / "best"
@@ -380,4 +475,5 @@ def read_settings(run_dir) -> Settings:
     return Settings.from_dict(RunDir(run_dir).read_config())
 
 
-__all__ = ["build_model", "train", "resume", "load", "resolve", "prepare", "Run", "Settings", "RunDirError"]
+__all__ = ["build_model", "train", "resume", "load", "resolve", "prepare", "dataset", "run_data", "Run", "Settings",
+           "RunDirError"]

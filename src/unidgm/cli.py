@@ -32,9 +32,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--aa", action="store_true", help="with adversary activation (Eq. 17)")
 
     p = sub.add_parser("train", help="train a model and write a run folder", epilog=EPILOG)
-    p.add_argument("model", nargs="?", help="model name (see `unidgm models`); omit with --resume")
+    p.add_argument("model", nargs="?", help="model name (see `unidgm models`); omit with --resume or --config")
     p.add_argument("overrides", nargs="*", help="key=value config overrides")
-    p.add_argument("--data", default="digits", help="dataset name or spec: digits, mnist, ring8, idx:DIR, npz:FILE ...")
+    p.add_argument("--data", default=None, help="dataset name or spec: digits (default), mnist, ring8, idx:DIR, "
+                   "npz:FILE, images:DIR[,size=32] ... (with --resume: where the run's data are now)")
+    p.add_argument("--config", metavar="FILE", default=None,
+                   help="experiment file (JSON or TOML, e.g. a run's config.json; see `unidgm config MODEL`)")
     p.add_argument("--iw", action="store_true", help="importance weighting (IWGAN, Eq. 16)")
     p.add_argument("--aa", action="store_true", help="adversary activation (AA-VAE, Eq. 17)")
     p.add_argument("--technique", action="append", default=[], help="a technique by name (iw, aa); repeatable")
@@ -56,12 +59,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=1000, help="importance samples for the log-likelihood (up to 5000)")
     p.add_argument("--max-test", type=int, default=None, help="evaluate on the first N test examples only")
     _add_checkpoint(p)
+    p.add_argument("--data", default=None, help="the run's data from elsewhere (default: the spec it recorded)")
     _add_data_root(p)
 
     p = sub.add_parser("sample", help="write a sample grid (PNG) from a run")
     p.add_argument("run")
     p.add_argument("--n", type=int, default=64)
-    p.add_argument("--labels", default=None, help="comma-separated labels for conditional models")
+    p.add_argument("--labels", default=None,
+                   help="comma-separated labels for conditional models (numbers, or an image folder's class names)")
     p.add_argument("--out", default=None, help="PNG path (default: RUN/samples/sample.png)")
     p.add_argument("--seed", type=int, default=0)
     _add_checkpoint(p)
@@ -70,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="results/demo")
     p.add_argument("--steps", type=int, default=None, help="training steps per model (default: fits ~3 minutes)")
 
+    from .experiments.runs import add_parsers as add_runs_parsers
+    add_runs_parsers(sub)
     from .experiments import add_reproduce_parser
     add_reproduce_parser(sub)
     from .theory.cli import add_theory_parser
@@ -101,19 +108,24 @@ def cmd_train(args) -> int:
     from . import api
     techs = [t for t, on in (("iw", args.iw), ("aa", args.aa)) if on] + list(args.technique)
     progress = False if args.no_progress else None
-    if not args.resume and not args.model:
-        raise UnidgmError("name a model to train (see `unidgm models`) or pass --resume RUN")
+    model, overrides = args.model, list(args.overrides)
+    if model and "=" in model:  # `train --config FILE steps=5`: the first override lands in `model`
+        model, overrides = None, [model] + overrides
+    if args.config and args.resume:
+        raise UnidgmError("--config starts a new run and --resume continues one; pass one of them")
+    if not args.resume and not model and not args.config:
+        raise UnidgmError("name a model to train (see `unidgm models`), pass --config FILE, or --resume RUN")
     if args.download and not args.resume:
         from .data import download
-        download(args.data.partition(":")[0], args.data_root)
+        download((args.data or "digits").partition(":")[0], args.data_root)
     from .train.distributed import launch
     with launch() as ctx:  # a DDP context under torchrun, else None
         if args.resume:
-            run = api.resume(args.resume, data_root=args.data_root, overrides=([args.model] if args.model else []) +
-                             args.overrides, force=args.force, progress=progress, distributed=ctx)
+            run = api.resume(args.resume, data_root=args.data_root, overrides=([model] if model else []) + overrides,
+                             force=args.force, progress=progress, distributed=ctx, data=args.data)
         else:
-            run = api.train(args.model, args.data, overrides=args.overrides, techniques=techs, out=args.out,
-                            data_root=args.data_root, progress=progress, distributed=ctx)
+            run = api.train(model, args.data, overrides=overrides, techniques=techs, out=args.out,
+                            data_root=args.data_root, progress=progress, distributed=ctx, config=args.config)
     if ctx is not None and ctx.rank != 0:
         return 0
     shown = {k: round(v, 4) for k, v in run.metrics.items() if k.endswith("loss") or "elbo" in k}
@@ -136,7 +148,7 @@ def cmd_eval(args) -> int:
     from .eval.run import evaluate_run, format_metrics
     metrics = None if args.metrics == "auto" else [m.strip() for m in args.metrics.split(",") if m.strip()]
     result = evaluate_run(args.run, metrics, data_root=args.data_root, n_samples=args.n_samples, k=args.k,
-                          max_test=args.max_test, checkpoint=args.checkpoint)
+                          max_test=args.max_test, checkpoint=args.checkpoint, data=args.data)
     print(result.get("checkpoint", {}).get("note", ""))
     print(format_metrics(result))
     print(f"wrote {Path(args.run) / 'metrics.json'}")
@@ -154,12 +166,25 @@ def cmd_sample(args) -> int:
     torch.manual_seed(args.seed)
     labels = None
     if args.labels:
-        labels = torch.tensor([int(v) for v in args.labels.split(",")]).repeat_interleave(max(1, args.n // len(args.labels.split(","))))
+        wanted = [v.strip() for v in args.labels.split(",")]
+        labels = torch.tensor([_label(v, model) for v in wanted]).repeat_interleave(max(1, args.n // len(wanted)))
     x = model.sample(len(labels) if labels is not None else args.n, labels)
     out = Path(args.out) if args.out else Path(args.run) / "samples" / "sample.png"
     save_samples(x, out, title=model.name)
     print(f"wrote {out}")
     return 0
+
+
+def _label(value: str, model) -> int:
+    """A label given on the command line: a class index, or a class (folder) name the run recorded."""
+    classes = getattr(model, "classes", None) or []
+    if value in classes:
+        return classes.index(value)
+    if value.lstrip("-").isdigit():
+        return int(value)
+    from .errors import ConfigError, did_you_mean
+    raise ConfigError(f"--labels: {value!r} is neither a class index nor a class name of this run."
+                      + (did_you_mean(value, classes) if classes else " Give numbers 0..K-1."))
 
 
 def cmd_demo(args) -> int:

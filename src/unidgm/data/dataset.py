@@ -16,7 +16,8 @@ class Dataset:
 
     ``x`` is float32: images ``[N, C, H, W]`` in [0, 1], vectors/toy points ``[N, D]``. ``y`` holds int64
     labels ``[N]`` (or None). Toy mixtures also carry their mode centres ``modes [M, D]`` and ``mode_std``
-    so that evaluation can count captured modes.
+    so that evaluation can count captured modes. Image folders record their class folder names in
+    ``classes`` (label k is ``classes[k]``).
     """
 
     name: str
@@ -25,6 +26,7 @@ class Dataset:
     num_classes: int | None
     modes: torch.Tensor | None = None
     mode_std: float | None = None
+    classes: tuple[str, ...] | None = None
 
     def __post_init__(self):
         # Cheap invariants only; full validation of user data lives in `from_tensors`.
@@ -66,6 +68,7 @@ class Dataset:
             self.num_classes,
             self.modes,
             self.mode_std,
+            self.classes,
         )
 
     def to(self, device) -> Dataset:
@@ -77,6 +80,7 @@ class Dataset:
             self.num_classes,
             None if self.modes is None else self.modes.to(device),
             self.mode_std,
+            self.classes,
         )
 
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -9,6 +10,7 @@ from typing import Callable
 from unidgm.errors import DataError, did_you_mean
 
 from . import fetch, readers, toy
+from . import images as image_folders
 from .dataset import Dataset
 from .fetch import SOURCES, data_root
 
@@ -95,11 +97,13 @@ PREFIXES: dict[str, str] = {
     "idx": "idx:<dir>  a folder holding an IDX images/labels pair per split (train / t10k or test)",
     "npz": "npz:<file> arrays x [, y] (and x_test [, y_test] for split='test')",
     "npy": "npy:<file> one unlabelled array x",
+    "images": "images:<dir>[,size=N|HxW][,crop=center|none][,channels=auto|gray|rgb][,test=0.1]  a folder of "
+              "PNG/JPEG images (class sub-folders become labels; train/ + test/ folders are the splits)",
 }
 
 
 def dataset_names() -> list[str]:
-    """Registered dataset names (the ``idx:``/``npz:``/``npy:`` path forms come on top)."""
+    """Registered dataset names (the ``idx:``/``npz:``/``npy:``/``images:`` path forms come on top)."""
     return sorted(REGISTRY)
 
 
@@ -132,7 +136,8 @@ def _missing_message(name: str, split: str, root: Path, folder: Path, missing: l
 
 
 def get_dataset(spec: str, split: str = "train", root=None, download: bool = False, seed: int = 0) -> Dataset:
-    """Load a dataset by registry name or path form (``idx:<dir>``, ``npz:<file>``, ``npy:<file>``).
+    """Load a dataset by registry name or path form (``idx:<dir>``, ``npz:<file>``, ``npy:<file>``,
+    ``images:<dir>[,options]``, see `unidgm.data.images`).
 
     Files are looked up in ``<root>/<name>/`` with root from `data_root`; ``seed`` only affects sampled
     (toy) datasets; ``download=True`` fetches missing files first.
@@ -149,6 +154,8 @@ def get_dataset(spec: str, split: str = "train", root=None, download: bool = Fal
                 f"unknown dataset '{spec}': path forms are {', '.join(f'{p}:<path>' for p in PREFIXES)}."
                 + (did_you_mean(prefix, PREFIXES) if prefix not in PREFIXES else "")
             )
+        if prefix == "images":
+            return image_folders.load_image_folder(arg, split)
         path = Path(arg).expanduser()
         if prefix == "idx":
             images, labels = readers.find_idx_pair(path, split)
@@ -161,7 +168,9 @@ def get_dataset(spec: str, split: str = "train", root=None, download: bool = Fal
     key = _ALIASES.get(key, key)
     if key not in REGISTRY:
         path = Path(spec).expanduser()
-        form = {".npz": "npz", ".npy": "npy"}.get(path.suffix.lower(), "idx" if path.is_dir() else None)
+        form = {".npz": "npz", ".npy": "npy"}.get(path.suffix.lower(), None)
+        if form is None and path.is_dir():
+            form = "idx" if any("idx" in p.name for p in path.iterdir()) else "images"
         hint = f" To load the file at {path}, write {form}:{spec}." if form and path.exists() else ""
         raise DataError(
             f"unknown dataset '{spec}'." + did_you_mean(key, REGISTRY)
@@ -178,3 +187,41 @@ def get_dataset(spec: str, split: str = "train", root=None, download: bool = Fal
         if missing:
             raise DataError(_missing_message(key, split, root_path, folder, missing))
     return entry.load(split, folder, int(seed))
+
+
+def spec_path(spec: str) -> Path | None:
+    """The file or folder a path form (``idx:``, ``npz:``, ``npy:``, ``images:``) names; None for names."""
+    head, sep, arg = str(spec).strip().partition(":")
+    if not sep or head.lower() not in PREFIXES or not arg:
+        return None
+    if head.lower() == "images":
+        return image_folders.parse_spec(arg).path
+    return Path(arg).expanduser()
+
+
+def absolute_spec(spec: str) -> str:
+    """``spec`` with a relative path made absolute (against the current folder), so that a run folder
+    records data that later commands find from anywhere; names and absolute paths are returned as given."""
+    path = spec_path(spec)
+    if path is None or path.is_absolute():
+        return spec
+    head, _, arg = spec.strip().partition(":")
+    absolute = Path(os.path.abspath(path))  # abspath also folds "../" away: the record reads cleanly
+    if head.lower() == "images":
+        parsed = image_folders.parse_spec(arg)
+        return image_folders.FolderSpec(absolute, parsed.size, parsed.crop, parsed.channels, parsed.test).render()
+    return f"{head.lower()}:{absolute}"
+
+
+def needs_root(spec: str) -> bool:
+    """Whether ``spec`` reads files under the data root (mnist, svhn, mnist-inv, ...), not a path or
+    bundled data."""
+    key = str(spec).strip().lower().replace("_", "-")
+    if ":" in key:
+        key = key.partition(":")[0]
+        if key in PREFIXES:
+            return False
+    key = _ALIASES.get(key, key)
+    base = key.removesuffix("-inv")  # the inverted domain pairs read their base set
+    entry = REGISTRY.get(key) or REGISTRY.get(base)
+    return entry is not None and entry.missing is not None

@@ -63,12 +63,14 @@ def test_inputs(model, x: torch.Tensor, seed: int = 0) -> tuple[torch.Tensor, st
 
 def evaluate_run(run_dir, metrics: list[str] | None = None, *, data_root=None, n_samples: int = 10000, k: int = 1000,
                  max_test: int | None = None, splits: int = 10, seed: int = 0, progress: bool = True,
-                 checkpoint: str | None = None) -> dict:
+                 checkpoint: str | None = None, data: str | None = None) -> dict:
     """Compute ``metrics`` (default: all that apply) for the run and write ``RUN/metrics.json``.
 
     The model is the run's best validated one when it validated (else its last), or ``checkpoint``.
-    This is where the test set is read: once, after training, never for selection."""
-    from ..api import describe_checkpoint, load, read_settings
+    This is where the test set is read: once, after training, never for selection. The data are the
+    run's own (the spec and data root in its config.json) unless ``data`` / ``data_root`` name others,
+    e.g. after the data folder moved."""
+    from ..api import describe_checkpoint, load, read_settings, run_data
     from ..data import domain_pair, domain_pair_names, get_dataset
     unknown = [m for m in metrics or [] if m not in METRICS]
     if unknown:
@@ -76,6 +78,7 @@ def evaluate_run(run_dir, metrics: list[str] | None = None, *, data_root=None, n
     if not 1 <= k <= 5000:
         raise ConfigError(f"k={k}: the importance-sampled log-likelihood takes 1 <= k <= 5000")
     settings = read_settings(run_dir)
+    settings.data, data_root = run_data(settings, run_dir, data, data_root)
     model = load(run_dir, checkpoint)
     paired = settings.data.partition(":")[0] in domain_pair_names()
     if paired:

@@ -136,12 +136,12 @@ def evaluate_curve(folder: Path, variant: Variant, data_root=None) -> dict:
     """Each kept checkpoint evaluated on a fixed test subset (first ``curve_test`` examples; a fixed
     sample seed), for every final metric that is cheap enough: elbo, ssl_accuracy, inception_score,
     cond_accuracy, fid (with ``curve_samples`` generated samples)."""
-    from ..api import load, read_settings
+    from ..api import load, read_settings, run_data
     from ..data import get_dataset
     from ..eval.accuracy import classification_accuracy
     from ..eval.run import sample_quality, test_inputs
-    from ..train import checkpoint as ckpt
     settings = read_settings(folder)
+    settings.data, data_root = run_data(settings, folder, None, data_root)
     ev = variant.eval
     n_test, n_samples = ev.get("curve_test", 2000), ev.get("curve_samples", 2000)
     test = get_dataset(settings.data, "test", data_root, seed=settings.train.seed + 1)
@@ -293,9 +293,11 @@ def add_parser(sub) -> None:
                        description="Trains MODEL once per (variant, seed) into OUT/runs/<variant>/seed-<s> "
                                    "(finished runs are skipped, interrupted ones resumed) and writes "
                                    "OUT/summary.md/.csv/.json with mean ± std over seeds.")
-    p.add_argument("model")
+    p.add_argument("model", nargs="?", help="model name; omit with --config")
     p.add_argument("overrides", nargs="*", help="key=value config overrides shared by every variant")
-    p.add_argument("--data", default="digits")
+    p.add_argument("--data", default=None, help="dataset spec (default: digits, or the --config file's)")
+    p.add_argument("--config", metavar="FILE", default=None,
+                   help="experiment file (JSON or TOML, e.g. a run's config.json) every variant starts from")
     p.add_argument("--seeds", type=int, default=3)
     p.add_argument("--variants", default="none", help="comma-separated technique sets, '+'-joined, e.g. none,iw")
     p.add_argument("--metrics", default="", help="comma-separated metrics (default: all that apply)")
@@ -313,21 +315,37 @@ def add_parser(sub) -> None:
 def cmd_sweep(args) -> int:
     from ..config import parse_overrides
     t0 = time.time()
-    overrides = parse_overrides(list(args.overrides))
+    model, pairs = args.model, list(args.overrides)
+    if model and "=" in model:  # `sweep --config FILE steps=5`: the first override lands in `model`
+        model, pairs = None, [model] + pairs
+    overrides = parse_overrides(pairs)
+    base: tuple[str, ...] = ()
+    data = args.data or "digits"
+    if args.config:
+        from .configfile import flat_overrides, settings_from_file
+        settings = settings_from_file(args.config, model=model, data=args.data, overrides=overrides)
+        model, data, base = settings.model, settings.data, tuple(settings.techniques)
+        overrides = flat_overrides(settings)  # the file's values and the overrides, validated above
+        if args.data_root is None:
+            args.data_root = settings.data_root
+    elif model is None:
+        from ..errors import ConfigError
+        raise ConfigError("name a model to sweep (see `unidgm models`), or pass --config FILE")
     metrics = tuple(m.strip() for m in args.metrics.split(",") if m.strip())
     ev = {"n_samples": args.n_samples, "max_test": args.max_test, "curve_test": args.max_test or 2000, "k": args.k}
     variants = []
     for spec in args.variants.split(","):
-        techs = tuple(t for t in spec.strip().split("+") if t and t != "none")
-        name = "-".join((*techs, args.model))
-        variants.append(Variant(name, args.model, args.data, techs, overrides, metrics, args.curve_points, ev))
+        techs = tuple(dict.fromkeys(base + tuple(t for t in spec.strip().split("+") if t and t != "none")))
+        name = "-".join((*techs, model))
+        variants.append(Variant(name, model, data, techs, overrides, metrics, args.curve_points, ev))
     out = Path(args.out)
     seeds = list(range(args.seeds))
     if args.threads:
         torch.set_num_threads(args.threads)
     run_sweep(variants, seeds, out / "runs", args.data_root, jobs=args.jobs, threads=args.threads)
-    command = "unidgm sweep " + " ".join(shlex.quote(a) for a in [args.model, *args.overrides]) + \
-        f" --data {args.data} --seeds {args.seeds} --variants {args.variants}" + \
+    command = "unidgm sweep " + " ".join(shlex.quote(a) for a in [model, *pairs]) + \
+        (f" --config {args.config}" if args.config else "") + \
+        f" --data {data} --seeds {args.seeds} --variants {args.variants}" + \
         (f" --metrics {args.metrics}" if args.metrics else "") + f" --out {args.out}"
     paths = write_summary(variants, seeds, out / "runs", out / "summary", args.data_root, command=command,
                           wall_s=time.time() - t0)

@@ -80,3 +80,6 @@ class TrainConfig(Config):
     recipe: str = checked("none", one_of("none", *RECIPE_NAMES), "a named recipe (see `unidgm explain MODEL`): its settings apply under your "
                           "own overrides")
     progress: bool = checked(True, (lambda v: isinstance(v, bool), "must be true/false"), "progress bar")
+    mlflow: str | None = checked(None, (lambda v: bool(str(v).strip()), "must name a folder or a tracking URI"),
+                                 "also log params, metrics and sample grids to MLflow: a folder (its local file "
+                                 "store, e.g. mlruns) or a tracking URI; needs pip install 'unidgm[mlflow]'")

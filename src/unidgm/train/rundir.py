@@ -12,6 +12,7 @@ Layout of a run folder::
     checkpoints/     ckpt-<step>/ (safetensors + JSON), latest
     samples/         step-<step>.png grids
     tb/              TensorBoard event log
+    mlflow.json      the MLflow run it logs into (only with mlflow=..., see train/tracking.py)
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ class RunDir:
         self.path = Path(path)
         self.rank0 = rank0
         self._tb = None
+        self.tracker = None  # an optional experiment tracker (train/tracking.py) fed the same lines
 
     @property
     def checkpoints(self) -> Path:
@@ -111,6 +113,8 @@ class RunDir:
         if tb is not None:
             for k, v in values.items():
                 tb.add_scalar(k, v, step)
+        if self.tracker is not None:
+            self.tracker.log_metrics(step, values)
 
     def log_timing(self, step: int, wall_s: float, cpu_s: float) -> None:
         """``timing.jsonl``: seconds since this process began training, at each log line (steps/s along a
@@ -138,9 +142,12 @@ class RunDir:
             keep = [ln for ln, row in _rows(f) if row["step"] <= step]
             atomic_write_text(f, "".join(ln + "\n" for ln in keep))
 
-    def close(self) -> None:
+    def close(self, finished: bool = True) -> None:
         if self._tb:
             self._tb.close()
+        if self.tracker is not None:
+            self.tracker.close(self.samples, finished)
+            self.tracker = None
 
     def read_config(self) -> dict:
         f = self.path / CONFIG
