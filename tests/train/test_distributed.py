@@ -240,3 +240,14 @@ class _NoBroadcast:
 if __name__ == "__main__":
     if sys.argv[1:2] == ["worker"]:
         worker(Path(sys.argv[2]))
+
+
+def test_validation_best_checkpoint_and_early_stopping_under_torchrun(tmp_path):
+    """Rank 0 validates, every rank makes the same selection decisions, so all stop after the same step."""
+    out = tmp_path / "run"
+    _torchrun(["-m", "unidgm", "train", "vae", "--data", "digits", "steps=400", "val=200", "eval_every=10",
+               "patience=2", "model.lr=0.05", "--no-progress", "--out", str(out)], cwd=tmp_path)
+    best = json.loads((out / "best.json").read_text())
+    vals = [json.loads(ln) for ln in (out / "metrics.jsonl").read_text().splitlines() if "val/elbo" in ln]
+    assert best["metric"] == "val/elbo" and vals[-1]["step"] < 400  # stopped early, on both ranks (exit 0)
+    assert (out / "best" / f"ckpt-{best['step']:08d}").is_dir()
