@@ -14,7 +14,9 @@ def test_extended_recipes_are_the_base_recipe_plus_one_switch():
     assert R.IWGAN.model == R.GAN.model and R.IWGAN.techniques == ("iw",) and R.IWGAN.overrides == R.GAN.overrides
     assert R.AA_SVAE.model == "svae" and R.AA_SVAE.techniques == ("aa",) and R.AA_SVAE.family == R.SVAE.family
     ov = R.train_overrides(R.AA_VAE, 600, 100, 50)
-    assert ov == R.train_overrides(R.VAE, 600, 100, 50) == {"steps": 100, "batch_size": 50, "n_train": 600}
+    assert ov == R.train_overrides(R.VAE, 600, 100, 50) == {"steps": 100, "batch_size": 50, "n_train": 600,
+                                                             "eval_every": 5}
+    assert "eval_every" not in R.train_overrides(R.VAE, 600, 100, 50, select="last")
     assert R.train_overrides(R.SVAE, 600, 10, 10)["n_labelled"] == 600
 
 
@@ -67,10 +69,10 @@ def test_quick_table3_smoke_run_on_digits(tmp_path, capsys):
         assert r["verdict"] in ("reproduced", "direction reproduced", "not reproduced")
         assert r["n"] == 20 and r["data"] == "digits"
     assert table["machine"]["torch"] and table["invocations"][0]["command"].startswith("unidgm reproduce")
-    train_cmd, eval_cmd = table["run_commands"]["aa-vae-digits-1pct-8steps-quick"]["1"]
+    train_cmd, eval_cmd = table["run_commands"]["aa-vae-digits-1pct-8steps-val-quick"]["1"]
     assert train_cmd.startswith("unidgm train vae --data digits --technique aa") and "seed=1" in train_cmd
     assert (out / "figures" / "curve-table3-1pct-vae.png").exists()
-    assert (out / "figures" / "samples-aa-vae-digits-1pct-8steps-quick.png").exists()
+    assert (out / "figures" / "samples-aa-vae-digits-1pct-8steps-val-quick.png").exists()
     assert (out / "table3.csv").exists() and (out / "reproduce.md").exists()
     assert "122.89" in capsys.readouterr().out
     # a second invocation skips every finished run and only rebuilds the report

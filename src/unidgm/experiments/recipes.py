@@ -153,9 +153,13 @@ def table2(sizes=(1, 10), gan_sizes=(100,), datasets=("mnist", "svhn")) -> list[
     return out
 
 
-def train_overrides(recipe: Recipe, n: int | None, steps: int, batch: int, quick: bool = False) -> dict:
-    """The training overrides of one run: budget and data size (n examples, or labels for the SVAE)."""
+def train_overrides(recipe: Recipe, n: int | None, steps: int, batch: int, quick: bool = False,
+                    select: str = "validation") -> dict:
+    """The training overrides of one run: budget and data size (n examples, or labels for the SVAE); with
+    ``select="validation"`` the run validates 20 times and its best validated model is the one evaluated."""
     ov = {**recipe.overrides, "steps": steps, "batch_size": batch}
+    if select == "validation":
+        ov["eval_every"] = max(1, steps // 20)
     if quick:
         ov.update(QUICK_OVERRIDES)
         for t in recipe.techniques:

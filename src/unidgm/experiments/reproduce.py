@@ -56,6 +56,8 @@ def add_parser(sub):
                                                       "(the paper: 100; e.g. 1,100 adds a 1%% row)")
     p.add_argument("--steps", default=None, help="training steps: N for every model, or family=N pairs "
                                                  "(vae=3000,svae=2000,gan=1000; families vae, svae, gan)")
+    p.add_argument("--select", choices=["validation", "last"], default="validation",
+                   help="the model each run reports: the best on the validation split (default) or the last one")
     p.add_argument("--quick", action="store_true", help="smoke run in minutes: tiny budgets, few test examples; "
                                                         "falls back to the embedded digits when MNIST is absent")
     p.add_argument("--data", default="mnist", help="dataset of the MNIST cells (default mnist)")
@@ -119,6 +121,7 @@ class Plan:
 
     def __init__(self, args):
         self.quick = args.quick
+        self.select = getattr(args, "select", "validation")
         self.seeds = list(range(args.seeds if args.seeds is not None else (2 if args.quick else 5)))
         if not self.seeds:
             raise ConfigError("--seeds must be >= 1")
@@ -173,9 +176,10 @@ class Plan:
         if n is not None:
             batch = min(batch, n)
         pct = "all" if c.size is None else f"{c.size * 100:g}pct"
-        name = f"{recipe.key}-{data}-{pct}-{steps}steps" + ("-quick" if self.quick else "")
+        name = f"{recipe.key}-{data}-{pct}-{steps}steps" + ("-val" if self.select == "validation" else "") + \
+            ("-quick" if self.quick else "")
         return Variant(name, recipe.model, data, recipe.techniques,
-                       R.train_overrides(recipe, n, steps, batch, self.quick),
+                       R.train_overrides(recipe, n, steps, batch, self.quick, self.select),
                        recipe.metrics, self.curve_points, self.eval)
 
     def pair(self, c: R.Comparison) -> tuple[Variant, Variant]:
@@ -418,6 +422,7 @@ def _table_section(table: str, rows, plan: Plan, grids: dict, meta: dict, runs, 
                       "ours_gain_sd": r["gain_sd"], "paired_diffs": r["diffs"], "verdict": r["verdict"],
                       "gain_positive_checkpoints": at_ckpt, "steps": r["steps"], "batch": r["batch"],
                       "n": r["n"], "data": r["data"], "base_run": r["base_variant"], "ext_run": r["ext_variant"],
+                      "selection": "validation" if "-val" in r["base_variant"] else "last",
                       "train_s_total": round(sum(r["train_s"]), 1),
                       "curve": {"base": cg["base"], "ext": cg["ext"], "gain": cg["gain"]},
                       "figure": r["figure"]})
