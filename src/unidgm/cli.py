@@ -54,12 +54,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate a run; writes metrics.json into it",
                        description=f"Metrics: {lines}")
     p.add_argument("run")
-    p.add_argument("--metrics", default="auto", help=f"comma-separated from: {', '.join(METRICS)} (auto: all that apply)")
+    p.add_argument("--metrics", default="auto", help=f"comma-separated from: {', '.join(METRICS)}, auto (all that apply but ais; "
+                                       "e.g. auto,ais)")
     p.add_argument("--n-samples", type=int, default=10000, help="generated samples for IS/FID/accuracy/modes")
     p.add_argument("--k", type=int, default=1000, help="importance samples for the log-likelihood (up to 5000)")
     p.add_argument("--max-test", type=int, default=None, help="evaluate on the first N test examples only")
     _add_checkpoint(p)
     p.add_argument("--data", default=None, help="the run's data from elsewhere (default: the spec it recorded)")
+    p.add_argument("--ais-chains", type=int, default=8, help="AIS: chains per test example (log-mean-exp over them)")
+    p.add_argument("--ais-steps", type=int, default=100,
+                   help="AIS: intermediate distributions T, sigmoid schedule (defaults fit a CPU check; a reported "
+                        "number wants more, e.g. --ais-steps 1000 --ais-chains 16, with a small BDMC gap)")
+    p.add_argument("--ais-leapfrog", type=int, default=5, help="AIS: HMC leapfrog steps per transition")
+    p.add_argument("--ais-observation", choices=("auto", "gaussian"), default="auto",
+                   help="AIS: auto = a decoder's own likelihood, N(x; G(z), σ²I) for a generator; gaussian = "
+                        "the Gaussian observation on every model's mean (one scale for all)")
+    p.add_argument("--ais-sigma", type=float, default=None,
+                   help="AIS: the Gaussian observation's σ (default: chosen on training images from a small grid)")
+    p.add_argument("--ais-bdmc", type=int, default=10,
+                   help="AIS: simulated examples for the bidirectional Monte Carlo gap (0: none)")
     _add_data_root(p)
 
     p = sub.add_parser("sample", help="write a sample grid (PNG) from a run")
@@ -147,8 +160,10 @@ def cmd_train(args) -> int:
 def cmd_eval(args) -> int:
     from .eval.run import evaluate_run, format_metrics
     metrics = None if args.metrics == "auto" else [m.strip() for m in args.metrics.split(",") if m.strip()]
+    ais = {"n_chains": args.ais_chains, "n_steps": args.ais_steps, "n_leapfrog": args.ais_leapfrog,
+           "observation": args.ais_observation, "sigma": args.ais_sigma, "n_bdmc": args.ais_bdmc}
     result = evaluate_run(args.run, metrics, data_root=args.data_root, n_samples=args.n_samples, k=args.k,
-                          max_test=args.max_test, checkpoint=args.checkpoint, data=args.data)
+                          max_test=args.max_test, checkpoint=args.checkpoint, data=args.data, ais=ais)
     print(result.get("checkpoint", {}).get("note", ""))
     print(format_metrics(result))
     print(f"wrote {Path(args.run) / 'metrics.json'}")

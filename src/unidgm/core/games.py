@@ -116,6 +116,9 @@ def vae_objective(tool: str = "kl", form: str | None = None):
         if "log_qr_psi_z" in terms:  # GAN form (AAE): log q^r_ψ stands where −KL was, so this is no ELBO
             obj.terms["recon_plus_log_qr_psi"] = obj.terms.pop("elbo")
             obj.terms.pop("kl_z")
+        elif "kl_z_adversarial" in terms:  # ratio form (AVB): the KL is the critic's estimate, not a bound
+            obj.terms["elbo_T"] = obj.terms.pop("elbo")
+            obj.terms.pop("kl_z")  # the same number as kl_z_adversarial, which names it as T's
         return obj
     objective.__name__ = f"eq12_{tool}"
     objective.anneals_kl = True  # reads model.kl_weight (train.kl_warmup)
