@@ -110,6 +110,9 @@ class UnifiedModel(nn.Module):
         # β of Eq. 12's KL term, set per step by the loop during a KL warm-up (``train.kl_warmup``); 1 otherwise.
         # Only objectives that declare ``anneals_kl`` read it; evaluation never does.
         self.kl_weight = 1.0
+        # examples behind each training stream ({"x": N_l, "x_u": N_u}), set where the data is split; read by
+        # objectives that weigh streams by their size (M2's Kingma weighting); empty outside training
+        self.stream_sizes: dict[str, int] = {}
         # train on binarised images? default: when the decoder's likelihood is Bernoulli
         self.binary_data = binary_data if binary_data is not None else (
             "decoder" in self.parts and getattr(self.parts["decoder"], "likelihood", "") == "bernoulli")
@@ -213,8 +216,15 @@ class UnifiedModel(nn.Module):
         finally:
             self.train(was)
 
-    def log_weights(self, x: Tensor, k: int, labels: Tensor | None = None) -> Tensor:
-        """log p_θ(x, z_i) − log q_η(z_i|x) for z_i ~ q_η(z|x), shape [k, batch] (explicit models)."""
+    def log_weights(self, x: Tensor, k: int, labels: Tensor | None = None, *, with_samples: bool = False):
+        """log p_θ(x, z_i) − log q_η(z_i|x) for z_i ~ q_η(z|x), shape [k, batch] (explicit models).
+
+        ``with_samples``: also return the z_i [k, batch, d] the weights belong to (one draw for both, as
+        reweighted wake-sleep needs).
+        """
+        if "log_weights" in self.methods and with_samples:
+            raise NotImplementedError(f"{self.name}'s importance weights come with latents of its own; "
+                                      "with_samples is not available")
         out = self._method("log_weights", x, k, labels)
         if out is not None:
             return out
@@ -225,7 +235,8 @@ class UnifiedModel(nn.Module):
         xk = x.unsqueeze(0).expand(k, *x.shape).reshape(-1, *x.shape[1:])
         ck = None if c is None else c.unsqueeze(0).expand(k, *c.shape).reshape(-1, c.shape[-1])
         log_px = self.parts["decoder"].log_prob(xk, kz, ck).reshape(k, -1)
-        return log_px + self.parts["prior"].log_prob(z) - GaussianEncoder.log_prob_of(z, mean, log_var)
+        log_w = log_px + self.parts["prior"].log_prob(z) - GaussianEncoder.log_prob_of(z, mean, log_var)
+        return (log_w, z) if with_samples else log_w
 
     def elbo(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         """Per-example ELBO E_q[log p̃_θ(x|z)] − KL(q̃_η(z|x) ‖ p(z)) (one z sample, closed-form KL)."""
