@@ -51,6 +51,7 @@ class Phase:
     optim: dict = field(default_factory=lambda: {"lr": 1e-3, "betas": (0.9, 0.999)})
     repeat: int = 1  # updates per step when it runs (an adversary that must keep up with its opponent)
     over: str = "real"  # the examples its per-example values range over: 'real', 'fake' or 'both'
+    note: str = ""  # what a technique changed in it, shown by explain()
 
     def __post_init__(self):
         self.roles = (self.role,) if isinstance(self.role, str) else tuple(self.role)
@@ -59,7 +60,7 @@ class Phase:
             raise ValueError(f"unknown phase role(s) {bad}; valid: {', '.join(ROLES)}")
 
     def describe(self) -> str:
-        return " + ".join(ROLES[r][0] for r in self.roles)
+        return " + ".join(ROLES[r][0] for r in self.roles) + (f"; {self.note}" if self.note else "")
 
 
 @dataclass(frozen=True)
