@@ -17,6 +17,7 @@ BENCHES = {
     "throughput": "benchmarks.throughput",  # training samples/s vs a hand-written loop, FLOP/s, DDP, memory
     "endtoend": "benchmarks.endtoend",  # whole runs on real MNIST: CLI/API vs a hand loop and pythae, paired
     "iwgan": "benchmarks.iwgan",  # GAN vs IWGAN on MNIST 1%, long budget, with what Eq. 16 does to the gradient
+    "m2_alpha": "benchmarks.m2_alpha",  # M2's weighting of labelled/unlabelled halves, chosen on validation accuracy
 }
 
 
