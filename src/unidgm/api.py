@@ -87,6 +87,8 @@ def resolve(model: str, data: str = "digits", overrides: dict | list | None = No
     """Configs for a run from names and ``key=value`` overrides (sections: model, train, iw, aa)."""
     from .data.registry import absolute_spec
     entry = MODELS.get(model)
+    if isinstance(techniques, str):  # techniques="aa" (or "iw,aa") names techniques, not letters
+        techniques = [t.strip() for t in techniques.split(",") if t.strip()]
     techs = {t: TECHNIQUES.get(t).config() for t in dict.fromkeys(techniques)}
     return override(Settings(model, absolute_spec(data), entry.config(), TrainConfig(), techs), overrides)
 
@@ -179,6 +181,11 @@ def prepare_run(settings: Settings, data_root=None, rank: int = 0, world_size: i
     needs_labels = "c" in model.streams
     if needs_labels and source.y is None:
         raise ConfigError(f"{settings.model} needs labels but {settings.data} has none")
+    if model.binary_data:  # the data layer checks; the model only says what it needs
+        source.require_range(0.0, 1.0, f"{settings.model}'s Bernoulli decoder models values in [0, 1] (its "
+                             "log-likelihood is meaningless outside, and binarisation needs probabilities)",
+                             "Scale the data into [0, 1] (uint8 images are scaled on load), or pass "
+                             "model.likelihood=gaussian for real-valued data")
     mode = cfg.binarize if cfg.binarize != "auto" else ("dynamic" if model.binary_data and source.is_image else "none")
     x = source.x if mode != "fixed" else binarize(source.x, "fixed", seed=cfg.seed)
     sources = {}
@@ -443,6 +450,8 @@ def load(run_dir: str | os.PathLike, checkpoint: str | None = None, device: str 
     never validated); or a path / a name such as ``ckpt-00000500`` in the run's checkpoints. A corrupt newer
     checkpoint is skipped with a CheckpointWarning. ``model.checkpoint`` says which one was loaded.
     """
+    if run_dir is None or (isinstance(run_dir, str) and not run_dir.strip()):
+        raise RunDirError("no run folder given: pass the folder a training run wrote, e.g. unidgm.load('runs/vae-...')")
     run = RunDir(run_dir)
     settings = Settings.from_dict(run.read_config())
 
@@ -472,6 +481,10 @@ def load(run_dir: str | os.PathLike, checkpoint: str | None = None, device: str 
         path = Path(checkpoint)
         if not path.exists() and (run.checkpoints / checkpoint).exists():
             path = run.checkpoints / checkpoint
+        if not path.exists():
+            have = [p.name for p in ckpt.checkpoints(run.checkpoints)]
+            raise CheckpointError(f"no checkpoint {checkpoint!r} in {run.checkpoints} (nor a folder of that name); "
+                                  f"available: {', '.join(have) or 'none'}")
         model = build(path)
         kind = "given"
     model.settings = settings

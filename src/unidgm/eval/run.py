@@ -63,8 +63,9 @@ def test_inputs(model, x: torch.Tensor, seed: int = 0) -> tuple[torch.Tensor, st
 
 def evaluate_run(run_dir, metrics: list[str] | None = None, *, data_root=None, n_samples: int = 10000, k: int = 1000,
                  max_test: int | None = None, splits: int = 10, seed: int = 0, progress: bool = True,
-                 checkpoint: str | None = None, data: str | None = None) -> dict:
-    """Compute ``metrics`` (default: all that apply) for the run and write ``RUN/metrics.json``.
+                 checkpoint: str | None = None, data: str | None = None, write: bool = True) -> dict:
+    """Compute ``metrics`` (default: all that apply) for the run and write ``RUN/metrics.json`` (if ``write``;
+    else the caller writes it with :func:`write_metrics`).
 
     The model is the run's best validated one when it validated (else its last), or ``checkpoint``.
     This is where the test set is read: once, after training, never for selection. The data are the
@@ -75,6 +76,10 @@ def evaluate_run(run_dir, metrics: list[str] | None = None, *, data_root=None, n
     unknown = [m for m in metrics or [] if m not in METRICS]
     if unknown:
         raise ConfigError(f"unknown metric(s) {unknown}." + did_you_mean(unknown[0], METRICS))
+    for name, value in (("n_samples", n_samples), ("max_test", max_test), ("splits", splits)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ConfigError(f"{name}={value!r}: must be a whole number >= 1"
+                              + (" (omit it to evaluate on the whole test set)" if name == "max_test" else ""))
     if not 1 <= k <= 5000:
         raise ConfigError(f"k={k}: the importance-sampled log-likelihood takes 1 <= k <= 5000")
     settings = read_settings(run_dir)
@@ -87,7 +92,7 @@ def evaluate_run(run_dir, metrics: list[str] | None = None, *, data_root=None, n
     else:
         train = get_dataset(settings.data, "train", data_root, seed=settings.train.seed)
         test = get_dataset(settings.data, "test", data_root, seed=settings.train.seed + 1)
-    if max_test:
+    if max_test is not None:
         test = test.subset(torch.arange(min(max_test, len(test))))
     wanted = metrics or applicable(model, test)
     missing = [m for m in wanted if m not in applicable(model, test)]
@@ -126,9 +131,22 @@ def evaluate_run(run_dir, metrics: list[str] | None = None, *, data_root=None, n
         result["da_accuracy"] = {"target": classification_accuracy(model.classify, tgt.x, tgt.y),
                                  "source": classification_accuracy(model.classify, src.x, src.y),
                                  "lam": getattr(settings.model_config, "lam", None)}
-    out = Path(run_dir) / "metrics.json"
-    out.write_text(json.dumps(result, indent=2, default=float))
+    if write:
+        write_metrics(run_dir, result)
     return result
+
+
+def write_metrics(run_dir, result: dict) -> Path:
+    """``RUN/metrics.json``, atomically; a folder that cannot be written is a RunDirError naming it."""
+    from ..errors import RunDirError
+    from ..train.checkpoint import atomic_write_text
+    out = Path(run_dir) / "metrics.json"
+    try:
+        atomic_write_text(out, json.dumps(result, indent=2, default=float))
+    except OSError as e:
+        raise RunDirError(f"could not write {out} ({e.strerror or e}); the metrics are printed above — make the run "
+                          "folder writable to keep them there") from None
+    return out
 
 
 def sample_quality(model, data_name, train, test, wanted, n_samples, splits, data_root, progress) -> dict:

@@ -36,7 +36,7 @@ from .vae import VAEConfig, vae_model, vae_parts
 
 @dataclass
 class SVAEConfig(VAEConfig):
-    weighting: str = checked("kingma", one_of("kingma", "balanced"),
+    weighting: str = checked("balanced", one_of("balanced", "kingma"),
                              "how the labelled and unlabelled halves weigh: kingma (sums over the training set, N_l : N_u, "
                              "α = 0.1·N; Kingma et al. 2014) or balanced (each half's batch mean, 1 : 1, α = 50)")
     alpha: float | None = checked(None, positive, "weight α of the classification term α log q(c|x) in the chosen "

@@ -138,17 +138,23 @@ class Trainer:
         loss.backward(inputs=None if self._whole[ph.name] else params)
         if self.dist is not None:
             self.dist.all_reduce_grads(params)
-        grads = [p.grad for p in params if p.grad is not None]
-        # Σ_i ‖g_i‖ + loss is finite iff the loss and every gradient entry are (inf − inf is nan):
-        # one pass over the gradients in one call (foreach, also on CPU) and one sync
-        total = torch.stack(torch._foreach_norm(grads)).sum() if grads else loss.new_zeros(())
+        with_grad = [p for p in params if p.grad is not None]
+        # Σ_i ‖g_i‖ + loss is finite iff the loss and every gradient entry are (inf − inf is nan), or else
+        # the norms overflow (finite entries, unusable all the same): one foreach pass and one sync
+        norms = torch.stack(torch._foreach_norm([p.grad for p in with_grad])) if with_grad else None
+        total = norms.sum() if with_grad else loss.new_zeros(())
         if not torch.isfinite(total.add_(loss.detach())):
             if not torch.isfinite(loss):
                 self._nonfinite(ph.name, "loss", loss)
             else:
-                bad = next(p for p in params if p.grad is not None and not torch.isfinite(p.grad).all())
-                self._nonfinite(ph.name, f"gradient of part {self._parts_of.get(id(bad), '?')!r}",
-                                torch.linalg.vector_norm(bad.grad))
+                bad = next((p for p in with_grad if not torch.isfinite(p.grad).all()), None)
+                if bad is not None:
+                    self._nonfinite(ph.name, f"gradient of part {self._parts_of.get(id(bad), '?')!r}",
+                                    torch.linalg.vector_norm(bad.grad))
+                else:  # every entry finite, but a norm or their sum overflows the float range
+                    big = with_grad[int(torch.nan_to_num(norms, nan=float("inf")).argmax())]
+                    self._nonfinite(ph.name, f"gradient norm (it overflows; largest in part "
+                                    f"{self._parts_of.get(id(big), '?')!r})", total)
             opt.zero_grad(set_to_none=True)
             return
         opt.step()
@@ -165,7 +171,7 @@ class Trainer:
         if self.run:
             good = ckpt.latest_checkpoint(self.run.checkpoints)
             where = f" (last good checkpoint: {good})" if good else " (no checkpoint written yet)"
-        raise NonFiniteError(f"non-finite {what} ({float(value.detach())}) at step {self.step}, "
+        raise NonFiniteError(f"non-finite {what} ({float(value.detach())}) at step {self.step + 1}, "
                              f"phase {phase!r}{where}; "
                              "lower the learning rate, or pass nonfinite=skip to skip such steps")
 

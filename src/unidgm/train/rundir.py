@@ -147,13 +147,25 @@ class RunDir:
         finally:  # a full disk fails the write after creating the file: never leave it behind
             with contextlib.suppress(OSError):
                 probe.unlink()
-        if not resume and existing.exists() and (self.path / METRICS_LOG).exists():
-            # left by an attempt that died before its first checkpoint: this run starts the log afresh
-            (self.path / METRICS_LOG).unlink()
-        atomic_write_text(self.path / CONFIG, json.dumps(config, indent=2, sort_keys=True))
+        with self._writing(CONFIG):
+            if not resume and existing.exists() and (self.path / METRICS_LOG).exists():
+                # left by an attempt that died before its first checkpoint: this run starts the log afresh
+                (self.path / METRICS_LOG).unlink()
+            atomic_write_text(self.path / CONFIG, json.dumps(config, indent=2, sort_keys=True))
         if not (self.path / META).exists() or not resume:
-            atomic_write_text(self.path / META, json.dumps(provenance(seed), indent=2))
+            with self._writing(META):
+                atomic_write_text(self.path / META, json.dumps(provenance(seed), indent=2))
         return self
+
+    @contextlib.contextmanager
+    def _writing(self, name: str):
+        """An OSError (full disk, permissions) while writing ``name`` as a RunDirError naming it and the fix."""
+        try:
+            yield
+        except OSError as e:
+            raise RunDirError(f"cannot write {self.path / name} ({e.strerror or e}); free some space or fix the "
+                              f"folder's permissions, then run the same command again (or `unidgm train --resume "
+                              f"{self.path}` once it has a checkpoint)") from None
 
     def log(self, step: int, values: dict[str, float]) -> None:
         if not self.rank0:
@@ -164,10 +176,11 @@ class RunDir:
         except OSError as e:
             raise RunDirError(f"cannot append to {self.path / METRICS_LOG} ({e.strerror}); free some space, then "
                               f"continue with `unidgm train --resume {self.path}`") from None
-        tb = self.tensorboard()
-        if tb is not None:
-            for k, v in values.items():
-                tb.add_scalar(k, v, step)
+        with self._writing("tb"):
+            tb = self.tensorboard()
+            if tb is not None:
+                for k, v in values.items():
+                    tb.add_scalar(k, v, step)
         if self.tracker is not None:
             self.tracker.log_metrics(step, values)
 
@@ -195,15 +208,22 @@ class RunDir:
         f = self.path / METRICS_LOG
         if self.rank0 and f.exists():
             keep = [ln for ln, row in _rows(f) if row["step"] <= step]
-            atomic_write_text(f, "".join(ln + "\n" for ln in keep))
+            with self._writing(METRICS_LOG):
+                atomic_write_text(f, "".join(ln + "\n" for ln in keep))
 
     def close(self, finished: bool = True) -> None:
         """Close the TensorBoard writer and the tracker, and release the folder's lock."""
-        if self._tb:
-            self._tb.close()
-        if self.tracker is not None:
-            self.tracker.close(self.samples, finished)
-            self.tracker = None
+        try:
+            if self._tb:
+                with self._writing("tb"):
+                    self._tb.close()
+            if self.tracker is not None:
+                self.tracker.close(self.samples, finished)
+                self.tracker = None
+        finally:
+            self._release()
+
+    def _release(self) -> None:
         if self._lock is not None:
             self._lock.close()  # closing the file drops the flock
             self._lock = None
