@@ -137,8 +137,9 @@ TRAIN = [  # (id, model, data maker, overrides, what the message names)
     ("labels-times-1000", "cgan", lambda: _npz("l.npz", _rng().uniform(0, 1, (64, 8)).astype("float32"),
                                                (np.arange(64) % 10) * 1000), [], "relabel"),
     ("one-example", "vae", lambda: _npz("one.npz", np.full((1, 8), 0.5, "float32")), [], "batch_size=1 or fewer"),
-    ("several-bad-overrides", "gan", lambda: "ring8", ["steps=-1", "model.lr=abc", "stepz=3", "batch_size=0"],
-     ["steps=-1", "lr='abc'", "stepz", "batch_size=0"]),
+    ("several-bad-overrides", "gan", lambda: "ring8",  # two unparsable and one invalid value in one section
+     ["steps=abc", "log_every=x", "batch_size=0", "model.lr=abc", "stepz=3"],
+     ["steps='abc'", "log_every='x'", "batch_size=0", "lr='abc'", "stepz"]),
     ("overflowing-gradient-gan", "gan", lambda: "ring8", ["model.lr=1e9", "steps=300"], "non-finite"),
     ("overflowing-gradient-vae", "vae", lambda: "digits", ["model.lr=1e3", "steps=300"], "non-finite"),
     ("infinite-lr-step-1", "gan", lambda: "ring8", ["model.lr=inf", "steps=50"], "at step 1,"),
@@ -374,17 +375,22 @@ API = [  # (id, call on (vae model, cgan model), exception type, what the messag
     ("sample-negative", lambda m, c: m.sample(-1), ConfigError, "n=-1"),
     ("sample-zero", lambda m, c: m.sample(0), ConfigError, "n=0"),
     ("sample-float", lambda m, c: m.sample(2.5), ConfigError, "n=2.5"),
+    ("sample-bool", lambda m, c: m.sample(True), ConfigError, "n=True"),
     ("sample-labels-unconditional", lambda m, c: m.sample(2, torch.tensor([1, 2])), ConfigError, "not conditional"),
+    ("sample-labels-float", lambda m, c: c.sample(2, torch.tensor([1.0, 2.0])), DataError, "integer tensor"),
     ("sample-labels-out-of-range", lambda m, c: c.sample(2, torch.tensor([1, 12])), DataError, "0..9"),
     ("sample-labels-wrong-count", lambda m, c: c.sample(3, torch.tensor([1, 2])), DataError, "2 labels for 3"),
     ("elbo-wrong-shape", lambda m, c: m.elbo(torch.rand(4, 1, 28, 28)), DataError, "shape (4, 1, 28, 28)"),
     ("elbo-integer-dtype", lambda m, c: m.elbo(torch.ones(4, 1, 8, 8, dtype=torch.long)), DataError, "dtype"),
+    ("elbo-float64", lambda m, c: m.elbo(torch.rand(4, 1, 8, 8, dtype=torch.float64)), DataError, "x.to(torch.float32)"),
     ("elbo-numpy", lambda m, c: m.elbo(np.zeros((4, 1, 8, 8), "float32")), DataError, "ndarray"),
     ("elbo-list", lambda m, c: m.elbo([[0.0] * 64]), DataError, "list"),
     ("elbo-above-one", lambda m, c: m.elbo(torch.full((4, 1, 8, 8), 3.0)), DataError, "[0, 1]"),
     ("elbo-nan", lambda m, c: m.elbo(torch.full((4, 1, 8, 8), float("nan"))), DataError, "NaN"),
     ("elbo-empty", lambda m, c: m.elbo(torch.rand(0, 1, 8, 8)), DataError, "B >= 1"),
     ("encode-wrong-shape", lambda m, c: m.encode(torch.rand(4, 64)), DataError, "shape (4, 64)"),
+    ("encode-numpy", lambda m, c: m.encode(np.zeros((4, 1, 8, 8), "float32")), DataError, "ndarray"),
+    ("log-likelihood-wrong-shape", lambda m, c: m.log_likelihood(torch.rand(2, 8, 8), k=2), DataError, "shape (2, 8, 8)"),
     ("log-likelihood-above-one", lambda m, c: m.log_likelihood(torch.full((2, 1, 8, 8), 2.0), k=2), DataError, "[0, 1]"),
 ]
 
@@ -402,7 +408,8 @@ LOAD = [  # (id, call with the vae run folder, exception type, what the message 
     ("load-missing-checkpoint", lambda r: api.load(r, checkpoint="ckpt-00000123"), CheckpointError,
      "no checkpoint 'ckpt-00000123'", "pickle"),
     ("load-not-a-run", lambda r: api.load(r / "checkpoints"), RunDirError, "not a run folder", None),
-    ("train-bad-overrides", lambda r: api.resolve("gan", "ring8", {"steps": -1, "model.lr": "x", "stepz": 1}),
+    ("train-bad-overrides", lambda r: api.resolve("gan", "ring8", {"steps": "x", "seed": -1, "model.lr": "x",
+                                                                   "stepz": 1}),
      ConfigError, "stepz", None),
     ("resume-changed-config", lambda r: api.resume(r, overrides={"model.z_dim": 3}), ConfigError, "--force", None),
     ("resume-forced-other-shape", lambda r: api.resume(r, overrides={"model.z_dim": 3, "steps": 30}, force=True,
@@ -418,7 +425,7 @@ def test_api_calls(runs, call, kind, says, never):
     assert says in str(info.value) and (never is None or never not in str(info.value))
     assert snapshot(runs["vae"]) == before
     if says == "stepz":  # every bad override at once
-        assert all(s in str(info.value) for s in ("steps=-1", "lr='x'", "stepz"))
+        assert all(s in str(info.value) for s in ("steps='x'", "seed=-1", "lr='x'", "stepz"))
 
 
 def test_techniques_as_a_string_name_techniques():

@@ -186,6 +186,10 @@ class UnifiedModel(nn.Module):
                             "convert it with torch.as_tensor(x, dtype=torch.float32)")
         if not x.is_floating_point():
             raise DataError(f"{self.name}.{what}: x has dtype {x.dtype}; pass floats (uint8 images: x.float() / 255)")
+        own = next((p.dtype for p in self.parameters()), x.dtype)
+        if x.dtype != own:
+            raise DataError(f"{self.name}.{what}: x has dtype {x.dtype}, the model's parameters {own}; "
+                            f"convert it with x.to({own})")
         if x.dim() != len(self.x_shape) + 1 or tuple(x.shape[1:]) != self.x_shape or x.shape[0] == 0:
             raise DataError(f"{self.name}.{what}: x has shape {tuple(x.shape)}; the model takes a batch "
                             f"[B, {', '.join(map(str, self.x_shape))}] with B >= 1")
