@@ -234,9 +234,9 @@ def test_full_disk_while_appending_metrics_or_tensorboard(capsys, monkeypatch):
             raise OSError(errno.ENOSPC, "No space left on device", str(path))
         return real_open(path, mode, *a, **kw)
 
-    monkeypatch.setattr("builtins.open", full_open)
-    code, _, err = cli(capsys, "train", "gan", "--data", "ring8", *QUICK, "--out", "m", "--no-progress")
-    monkeypatch.undo()
+    with pytest.MonkeyPatch.context() as only_here:  # not `monkeypatch.undo()`: that also undoes the test's chdir
+        only_here.setattr("builtins.open", full_open)
+        code, _, err = cli(capsys, "train", "gan", "--data", "ring8", *QUICK, "--out", "m", "--no-progress")
     assert code == 2 and "metrics.jsonl" in err and "No space left" in err
 
     from torch.utils.tensorboard import SummaryWriter
