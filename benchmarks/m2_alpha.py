@@ -103,7 +103,8 @@ def main(argv: list[str]) -> dict:
         for w in WEIGHTINGS:
             cs = [c for c in cells if c["n_labelled"] == n_l and c["weighting"] == w]
             table[f"{n_l}/{w}"] = {k: {"mean": statistics.mean(c[k] for c in cs),
-                                       "std": statistics.stdev(c[k] for c in cs) if len(cs) > 1 else 0.0}
+                                       "std": statistics.stdev(c[k] for c in cs) if len(cs) > 1 else None,
+                                       "seeds": len(cs)}
                                    for k in ("val_accuracy", "test_accuracy")}
     res = {"command": "python -m benchmarks.run m2_alpha " + " ".join(argv), "started": started,
            "wall_s": round(time.time() - t0), "machine": machine(), "steps": steps,
@@ -116,15 +117,16 @@ def main(argv: list[str]) -> dict:
              f"torch {res['machine']['torch']}, {res['machine']['torch_threads']} thread(s)", "",
              f"MNIST, {steps} steps, batch 64, seeds per label budget {res['seeds']}; runs marked reused in the JSON were "
              "trained by an earlier invocation of the same command (one at a time, threads=1, on a 2-core machine "
-             "shared with other jobs). Validation: {res['validation']}. "
+             f"shared with other jobs). Validation: {res['validation']}. "
              f"The default is chosen by mean **validation** accuracy over both label budgets: **{chosen}** "
              f"({', '.join(f'{w} {v:.4f}' for w, v in mean_val.items())}). Test accuracy was computed after the choice.",
              "", "| labels | weighting | validation accuracy (choice) | test accuracy |", "|---|---|---|---|"]
     for key, row in table.items():
         n_l, w = key.split("/")
         mark = " (chosen)" if w == chosen else ""
-        lines.append(f"| {n_l} | {w}{mark} | {row['val_accuracy']['mean']:.4f} ± {row['val_accuracy']['std']:.4f} | "
-                     f"{row['test_accuracy']['mean']:.4f} ± {row['test_accuracy']['std']:.4f} |")
+        def cell(v):
+            return f"{v['mean']:.4f}" + (f" ± {v['std']:.4f}" if v["std"] is not None else " (1 seed)")
+        lines.append(f"| {n_l} | {w}{mark} | {cell(row['val_accuracy'])} | {cell(row['test_accuracy'])} |")
     write_results("m2-alpha", res, "\n".join(lines) + "\n")
     return res
 
