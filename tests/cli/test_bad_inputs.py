@@ -67,7 +67,7 @@ SAMPLE_EVAL = [  # (id, run, argv after the run folder, what the message names)
     ("sample-out-not-png", "vae", ["sample", "--out", "x.txt"], "PNG"),
     ("sample-labels-unconditional", "vae", ["sample", "--labels", "1,2"], "not conditional"),
     ("sample-labels-out-of-range", "cgan", ["sample", "--labels", "3,11"], "0..9"),
-    ("sample-labels-not-numbers", "cgan", ["sample", "--labels", "a,b"], "class indices"),
+    ("sample-labels-not-numbers", "cgan", ["sample", "--labels", "a,b"], "neither a class index"),
     ("eval-n-samples-negative", "vae", ["eval", "--n-samples", "-1"], "n_samples=-1"),
     ("eval-max-test-negative", "vae", ["eval", "--max-test", "-3"], "max_test=-3"),
     ("eval-max-test-zero", "vae", ["eval", "--max-test", "0"], "max_test=0"),
