@@ -136,7 +136,6 @@ TRAIN = [  # (id, model, data maker, overrides, what the message names)
      lambda: _npz("r.npz", _rng().uniform(0, 3, (64, 1, 4, 4)).astype("float32")), ["binarize=none"], "outside [0, 1]"),
     ("labels-times-1000", "cgan", lambda: _npz("l.npz", _rng().uniform(0, 1, (64, 8)).astype("float32"),
                                                (np.arange(64) % 10) * 1000), [], "relabel"),
-    ("one-example", "vae", lambda: _npz("one.npz", np.full((1, 8), 0.5, "float32")), [], "batch_size=1 or fewer"),
     ("several-bad-overrides", "gan", lambda: "ring8",  # two unparsable and one invalid value in one section
      ["steps=abc", "log_every=x", "batch_size=0", "model.lr=abc", "stepz=3"],
      ["steps='abc'", "log_every='x'", "batch_size=0", "lr='abc'", "stepz"]),
@@ -168,6 +167,18 @@ def test_training_inputs(capsys, model, make, extra, says):
     for out in ("out", "api-out"):
         assert not Path(out).exists() or not (Path(out) / "checkpoints").exists()
     assert not Path("runs").exists()
+
+
+def test_too_few_examples_for_the_batch_name_batch_size(capsys):
+    """A one-example npz: the run shrinks its batches with a warning naming batch_size= (no drop_last advice);
+    streams built directly refuse a batch larger than the data, naming the same key."""
+    from unidgm.train.streams import Streams
+    data = _npz("one.npz", np.full((1, 8), 0.5, "float32"))
+    code, _, err = cli(capsys, "train", "vae", "--data", data, "steps=2", "threads=1", "--out", "out", "--no-progress")
+    assert code == 0 and "batch_size=" in err and "drop_last" not in err
+    with pytest.raises(ConfigError, match="pass batch_size=1 or fewer") as info:
+        Streams({"main": ((torch.zeros(1, 8),), ("x",))}, 64, 0)
+    assert "drop_last" not in str(info.value)
 
 
 @pytest.mark.parametrize("nonfinite", ["stop", "skip"])
@@ -445,7 +456,7 @@ def test_unidgm_api_after_import_unidgm():
 # bad inputs tried outside the tables: unreadable data (2 forms × CLI, API), full disks (config, meta, metrics,
 # TensorBoard, write probe), a busy folder (CLI, API), a folder without checkpoint (resume), the overflowing
 # norm (stop, skip), SIGINT (start-up, mid-run hint), eval on a read-only run, techniques="zz"
-OUTSIDE_TABLES = 4 + 5 + 2 + 1 + 2 + 2 + 1 + 1
+OUTSIDE_TABLES = 4 + 5 + 2 + 1 + 2 + 2 + 1 + 1 + 2  # + the one-example data (run, streams)
 
 
 def test_the_suite_counts_its_bad_inputs(capsys):
