@@ -106,8 +106,10 @@ def evaluate_run(run_dir, metrics: list[str] | None = None, **kw) -> dict:
 
 def _evaluate_run(run_dir, metrics: list[str] | None = None, *, data_root=None, n_samples: int = 10000,
                   k: int = 1000, max_test: int | None = None, splits: int = 10, seed: int = 0, progress: bool = True,
-                  checkpoint: str | None = None, data: str | None = None, ais: dict | None = None) -> dict:
-    """Compute ``metrics`` (default: those of :func:`auto_metrics`) for the run and write ``RUN/metrics.json``.
+                  checkpoint: str | None = None, data: str | None = None, ais: dict | None = None,
+                  write: bool = True) -> dict:
+    """Compute ``metrics`` (default: those of :func:`auto_metrics`) for the run and write ``RUN/metrics.json``
+    (if ``write``; else the caller writes it with :func:`write_metrics`).
 
     The model is the run's best validated one when it validated (else its last), or ``checkpoint``.
     This is where the test set is read: once, after training, never for selection. The data are the
@@ -120,6 +122,10 @@ def _evaluate_run(run_dir, metrics: list[str] | None = None, *, data_root=None, 
     unknown = [m for m in metrics or [] if m not in METRICS and m != "auto"]
     if unknown:
         raise ConfigError(f"unknown metric(s) {unknown}." + did_you_mean(unknown[0], METRICS))
+    for name, value in (("n_samples", n_samples), ("max_test", max_test), ("splits", splits)):
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise ConfigError(f"{name}={value!r}: must be a whole number >= 1"
+                              + (" (omit it to evaluate on the whole test set)" if name == "max_test" else ""))
     if not 1 <= k <= 5000:
         raise ConfigError(f"k={k}: the importance-sampled log-likelihood takes 1 <= k <= 5000")
     settings = read_settings(run_dir)
@@ -132,7 +138,7 @@ def _evaluate_run(run_dir, metrics: list[str] | None = None, *, data_root=None, 
     else:
         train = get_dataset(settings.data, "train", data_root, seed=settings.train.seed)
         test = get_dataset(settings.data, "test", data_root, seed=settings.train.seed + 1)
-    if max_test:
+    if max_test is not None:
         test = test.subset(torch.arange(min(max_test, len(test))))
     wanted = list(dict.fromkeys(a for m in metrics or ["auto"] for a in (auto_metrics(model, test) if m == "auto"
                                                                           else [m])))
@@ -200,9 +206,22 @@ def _evaluate_run(run_dir, metrics: list[str] | None = None, *, data_root=None, 
         result["da_accuracy"] = {"target": classification_accuracy(model.classify, tgt.x, tgt.y),
                                  "source": classification_accuracy(model.classify, src.x, src.y),
                                  "lam": getattr(settings.model_config, "lam", None)}
-    out = Path(run_dir) / "metrics.json"
-    out.write_text(json.dumps(result, indent=2, default=float))
+    if write:
+        write_metrics(run_dir, result)
     return result
+
+
+def write_metrics(run_dir, result: dict) -> Path:
+    """``RUN/metrics.json``, atomically; a folder that cannot be written is a RunDirError naming it."""
+    from ..errors import RunDirError
+    from ..train.checkpoint import atomic_write_text
+    out = Path(run_dir) / "metrics.json"
+    try:
+        atomic_write_text(out, json.dumps(result, indent=2, default=float))
+    except OSError as e:
+        raise RunDirError(f"could not write {out} ({e.strerror or e}); the metrics are printed above — make the run "
+                          "folder writable to keep them there") from None
+    return out
 
 
 def sample_quality(model, data_name, train, test, wanted, n_samples, splits, data_root, progress) -> dict:
