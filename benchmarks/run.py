@@ -17,6 +17,8 @@ BENCHES = {
     "throughput": "benchmarks.throughput",  # training samples/s vs a hand-written loop, FLOP/s, DDP, memory
     "endtoend": "benchmarks.endtoend",  # whole runs on real MNIST: CLI/API vs a hand loop and pythae, paired
     "iwgan": "benchmarks.iwgan",  # GAN vs IWGAN on MNIST 1%, long budget, with what Eq. 16 does to the gradient
+    "ais": "benchmarks.ais",  # GAN vs VAE family on one scale: AIS log-likelihood, modes / IS, BDMC gaps vs T
+    "m2_alpha": "benchmarks.m2_alpha",  # M2's weighting of labelled/unlabelled halves, chosen on validation accuracy
 }
 
 

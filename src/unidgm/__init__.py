@@ -16,4 +16,10 @@ def __getattr__(name):  # lazy: `import unidgm` stays cheap; torch loads on firs
     if name == "get_dataset":
         from .data import get_dataset
         return get_dataset
+    import importlib
+    try:  # submodules by attribute, as the README writes them: unidgm.api.resume(RUN) after `import unidgm`
+        return importlib.import_module(f"{__name__}.{name}")
+    except ModuleNotFoundError as e:
+        if e.name != f"{__name__}.{name}":
+            raise
     raise AttributeError(f"module 'unidgm' has no attribute {name!r}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,8 @@ def resolve(model: str, data: str = "digits", overrides: dict | list | None = No
     """Configs for a run from names and ``key=value`` overrides (sections: model, train, iw, aa)."""
     from .data.registry import absolute_spec
     entry = MODELS.get(model)
+    if isinstance(techniques, str):  # techniques="aa" (or "iw,aa") names techniques, not letters
+        techniques = [t.strip() for t in techniques.split(",") if t.strip()]
     techs = {t: TECHNIQUES.get(t).config() for t in dict.fromkeys(techniques)}
     return override(Settings(model, absolute_spec(data), entry.config(), TrainConfig(), techs), overrides)
 
@@ -178,6 +181,11 @@ def prepare_run(settings: Settings, data_root=None, rank: int = 0, world_size: i
     needs_labels = "c" in model.streams
     if needs_labels and source.y is None:
         raise ConfigError(f"{settings.model} needs labels but {settings.data} has none")
+    if model.binary_data:  # the data layer checks; the model only says what it needs
+        source.require_range(0.0, 1.0, f"{settings.model}'s Bernoulli decoder models values in [0, 1] (its "
+                             "log-likelihood is meaningless outside, and binarisation needs probabilities)",
+                             "Scale the data into [0, 1] (uint8 images are scaled on load), or pass "
+                             "model.likelihood=gaussian for real-valued data")
     mode = cfg.binarize if cfg.binarize != "auto" else ("dynamic" if model.binary_data and source.is_image else "none")
     x = source.x if mode != "fixed" else binarize(source.x, "fixed", seed=cfg.seed)
     sources = {}
@@ -187,6 +195,7 @@ def prepare_run(settings: Settings, data_root=None, rank: int = 0, world_size: i
         xu = unlabelled.x if mode != "fixed" else binarize(unlabelled.x, "fixed", seed=cfg.seed + 1)
         sources["main"] = ((xl, labelled.y), ("x", "c"))
         sources["unlabelled"] = ((xu,), ("x_u",))
+        model.stream_sizes = {"x": len(labelled), "x_u": len(unlabelled)}
     else:
         sources["main"] = ((x, source.y), ("x", "c")) if needs_labels else ((x,), ("x",))
     if target is not None:
@@ -228,12 +237,20 @@ def make_validator(p: Prepared, settings: Settings, data_root=None):
 
 
 def default_out(settings: Settings) -> Path:
+    """runs/<model>[-<techniques>]-<data>-<date>-<time>-<microseconds>, never a folder that exists already
+    (runs started in the same second get different names; the folder lock catches any remaining race)."""
     from .data.registry import spec_path
     tech = "-".join(settings.techniques)
     path = spec_path(settings.data)  # a path form: its prefix and the file/folder name, not the whole path
     data = f"{settings.data.partition(':')[0]}_{path.name}" if path is not None else settings.data
     name = f"{settings.model}{'-' + tech if tech else ''}-{data.replace(':', '_').replace('/', '_')}"
-    return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    now = time.time()
+    stem = Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}-{int(now * 1e6) % 10**6:06d}"
+    out, n = stem, 1
+    while out.exists():
+        n += 1
+        out = stem.with_name(f"{stem.name}-{n}")
+    return out
 
 
 @dataclass
@@ -281,7 +298,15 @@ def resume(run_dir: str | os.PathLike, *, data_root=None, overrides: dict | list
     """Continue a run from its latest checkpoint; on CPU the result equals an uninterrupted run.
 
     The data spec and data root the run recorded are used unless ``data`` / ``data_root`` say otherwise
-    (e.g. the same folder moved elsewhere)."""
+    (e.g. the same folder moved elsewhere).
+
+    ``overrides`` may change the budget and bookkeeping freely (steps, progress, log_every, ckpt_every,
+    sample_every, threads); any other change needs ``force``. A forced change takes effect from the resumed
+    step: optimiser settings (learning rates, betas, weight decay) are applied to the restored optimisers,
+    guards and checkpoint settings are read as the run goes. A change the checkpoint cannot hold is refused
+    with config.json left as it was: other part sizes or phases (the tensors do not fit), or another data
+    set, seed or batch size (the data streams' saved positions do not fit).
+    """
     run = RunDir(run_dir)
     stored = run.read_config()
     settings = Settings.from_dict(stored)
@@ -381,27 +406,32 @@ def _fit_run(settings: Settings, out, data_root, *, resume: bool, distributed=No
     validator, select = make_validator(p, settings, data_root)
     if distributed is not None:
         distributed.wrap(model)
-    run = RunDir(out, rank0=rank == 0)
-    if not resume:
-        run.create(settings.to_dict(), settings.train.seed)
-    if p.split is not None and run.rank0:
-        ckpt.atomic_write_text(run.path / "split.json", json.dumps(p.split, indent=2))
-    shape = {"x_shape": list(model.x_shape), "num_classes": model.num_classes,  # what `load` rebuilds from
-             "classes": None if source.classes is None else list(source.classes)}
-    trainer = Trainer(model, streams, settings.train, run, sample_reference=source.modes, state=shape,
-                      distributed=distributed, validator=validator, select=select)
-    if resume:
-        # the newest checkpoint that loads; a corrupt newer one is skipped with a CheckpointWarning
-        if ckpt.load_newest(run.checkpoints, trainer.restore) is None:
-            raise CheckpointError(f"{run.path} has no checkpoint to resume from; start it again without --resume")
-        run.create(settings.to_dict(), settings.train.seed, resume=True)  # config.json changes once the checkpoint fits
-        run.truncate_log(trainer.step)
-        trainer.forget_future_best()
-    if settings.train.mlflow and rank == 0:
-        from .train.tracking import MLflowTracker
-        run.tracker = MLflowTracker(settings.train.mlflow, run.path, settings.to_dict())
+    # the folder is written only once the model is built; a second process training into it is refused
+    run = RunDir(out, rank0=rank == 0).lock()
     finished = False
     try:
+        shape = {"x_shape": list(model.x_shape), "num_classes": model.num_classes,  # what `load` rebuilds from
+                 "classes": None if source.classes is None else list(source.classes)}
+        trainer = Trainer(model, streams, settings.train, run, sample_reference=source.modes, state=shape,
+                          distributed=distributed, validator=validator, select=select)
+        if data_root is not None:  # the resume hint printed on SIGINT/SIGTERM must find the data again
+            trainer.resume_args = f" --data-root {shlex.quote(str(data_root))}"
+        if resume:
+            # the newest checkpoint that loads; a corrupt newer one is skipped with a CheckpointWarning
+            if ckpt.load_newest(run.checkpoints, trainer.restore) is None:
+                raise CheckpointError(f"{run.path} has no checkpoint to resume from; start it again without "
+                                      f"--resume (`unidgm train {settings.model} --data {settings.data} --out {run.path}`"
+                                      " with the same settings)")
+            run.create(settings.to_dict(), settings.train.seed, resume=True)  # config.json changes once the checkpoint fits
+            run.truncate_log(trainer.step)
+            trainer.forget_future_best()
+        else:
+            run.create(settings.to_dict(), settings.train.seed)
+        if p.split is not None and run.rank0:
+            ckpt.atomic_write_text(run.path / "split.json", json.dumps(p.split, indent=2))
+        if settings.train.mlflow and rank == 0:
+            from .train.tracking import MLflowTracker
+            run.tracker = MLflowTracker(settings.train.mlflow, run.path, settings.to_dict())
         metrics = trainer.fit()
         finished = True
     finally:
@@ -420,6 +450,8 @@ def load(run_dir: str | os.PathLike, checkpoint: str | None = None, device: str 
     never validated); or a path / a name such as ``ckpt-00000500`` in the run's checkpoints. A corrupt newer
     checkpoint is skipped with a CheckpointWarning. ``model.checkpoint`` says which one was loaded.
     """
+    if run_dir is None or (isinstance(run_dir, str) and not run_dir.strip()):
+        raise RunDirError("no run folder given: pass the folder a training run wrote, e.g. unidgm.load('runs/vae-...')")
     run = RunDir(run_dir)
     settings = Settings.from_dict(run.read_config())
 
@@ -449,6 +481,10 @@ def load(run_dir: str | os.PathLike, checkpoint: str | None = None, device: str 
         path = Path(checkpoint)
         if not path.exists() and (run.checkpoints / checkpoint).exists():
             path = run.checkpoints / checkpoint
+        if not path.exists():
+            have = [p.name for p in ckpt.checkpoints(run.checkpoints)]
+            raise CheckpointError(f"no checkpoint {checkpoint!r} in {run.checkpoints} (nor a folder of that name); "
+                                  f"available: {', '.join(have) or 'none'}")
         model = build(path)
         kind = "given"
     model.settings = settings

@@ -54,12 +54,25 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("eval", help="evaluate a run; writes metrics.json into it",
                        description=f"Metrics: {lines}")
     p.add_argument("run")
-    p.add_argument("--metrics", default="auto", help=f"comma-separated from: {', '.join(METRICS)} (auto: all that apply)")
+    p.add_argument("--metrics", default="auto", help=f"comma-separated from: {', '.join(METRICS)}, auto (all that apply but ais; "
+                                       "e.g. auto,ais)")
     p.add_argument("--n-samples", type=int, default=10000, help="generated samples for IS/FID/accuracy/modes")
     p.add_argument("--k", type=int, default=1000, help="importance samples for the log-likelihood (up to 5000)")
     p.add_argument("--max-test", type=int, default=None, help="evaluate on the first N test examples only")
     _add_checkpoint(p)
     p.add_argument("--data", default=None, help="the run's data from elsewhere (default: the spec it recorded)")
+    p.add_argument("--ais-chains", type=int, default=8, help="AIS: chains per test example (log-mean-exp over them)")
+    p.add_argument("--ais-steps", type=int, default=100,
+                   help="AIS: intermediate distributions T, sigmoid schedule (defaults fit a CPU check; a reported "
+                        "number wants more, e.g. --ais-steps 1000 --ais-chains 16, with a small BDMC gap)")
+    p.add_argument("--ais-leapfrog", type=int, default=5, help="AIS: HMC leapfrog steps per transition")
+    p.add_argument("--ais-observation", choices=("auto", "gaussian"), default="auto",
+                   help="AIS: auto = a decoder's own likelihood, N(x; G(z), σ²I) for a generator; gaussian = "
+                        "the Gaussian observation on every model's mean (one scale for all)")
+    p.add_argument("--ais-sigma", type=float, default=None,
+                   help="AIS: the Gaussian observation's σ (default: chosen on training images from a small grid)")
+    p.add_argument("--ais-bdmc", type=int, default=10,
+                   help="AIS: simulated examples for the bidirectional Monte Carlo gap (0: none)")
     _add_data_root(p)
 
     p = sub.add_parser("sample", help="write a sample grid (PNG) from a run")
@@ -145,14 +158,41 @@ def cmd_train(args) -> int:
 
 
 def cmd_eval(args) -> int:
-    from .eval.run import evaluate_run, format_metrics
+    from .eval.run import evaluate_run, format_metrics, write_metrics
     metrics = None if args.metrics == "auto" else [m.strip() for m in args.metrics.split(",") if m.strip()]
+    ais = {"n_chains": args.ais_chains, "n_steps": args.ais_steps, "n_leapfrog": args.ais_leapfrog,
+           "observation": args.ais_observation, "sigma": args.ais_sigma, "n_bdmc": args.ais_bdmc}
     result = evaluate_run(args.run, metrics, data_root=args.data_root, n_samples=args.n_samples, k=args.k,
-                          max_test=args.max_test, checkpoint=args.checkpoint, data=args.data)
+                          max_test=args.max_test, checkpoint=args.checkpoint, data=args.data, ais=ais,
+                          write=False)
     print(result.get("checkpoint", {}).get("note", ""))
-    print(format_metrics(result))
-    print(f"wrote {Path(args.run) / 'metrics.json'}")
+    print(format_metrics(result), flush=True)  # shown before writing: a read-only run folder loses nothing
+    print(f"wrote {write_metrics(args.run, result)}")
     return 0
+
+
+def _sample_labels(text: str, n: int, model):
+    """--labels '0,3,7' → n labels cycling through them, checked against the model."""
+    import torch
+    if not model.conditional:
+        raise UnidgmError(f"--labels: {model.name} is not conditional, it takes no labels; drop --labels")
+    values = [_label(v.strip(), model) for v in text.split(",") if v.strip()]  # indices or class names
+    bad = [v for v in values if not 0 <= v < model.num_classes]
+    if not values or bad:
+        raise UnidgmError(f"--labels {text!r}: class indices must be 0..{model.num_classes - 1}"
+                          + (f" ({bad} are not)" if bad else ""))
+    return torch.tensor(values).repeat_interleave(max(1, n // len(values)))
+
+
+def _sample_path(args) -> Path:
+    if args.out is None:
+        return Path(args.run) / "samples" / "sample.png"
+    out = Path(args.out)
+    if out.is_dir() or args.out.endswith(("/", "\\")):  # a folder: the grid goes inside it
+        return out / "sample.png"
+    if out.suffix.lower() != ".png":
+        raise UnidgmError(f"--out {args.out}: sample grids are written as PNG; name a .png file or a folder")
+    return out
 
 
 def cmd_sample(args) -> int:
@@ -161,16 +201,18 @@ def cmd_sample(args) -> int:
     from .api import load
     from .train.images import save_samples
     from .api import describe_checkpoint
+    if args.n < 1:
+        raise UnidgmError(f"--n {args.n}: the number of samples must be at least 1")
+    out = _sample_path(args)
     model = load(args.run, args.checkpoint)
     print(describe_checkpoint(model))
     torch.manual_seed(args.seed)
-    labels = None
-    if args.labels:
-        wanted = [v.strip() for v in args.labels.split(",")]
-        labels = torch.tensor([_label(v, model) for v in wanted]).repeat_interleave(max(1, args.n // len(wanted)))
+    labels = _sample_labels(args.labels, args.n, model) if args.labels else None
     x = model.sample(len(labels) if labels is not None else args.n, labels)
-    out = Path(args.out) if args.out else Path(args.run) / "samples" / "sample.png"
-    save_samples(x, out, title=model.name)
+    try:
+        save_samples(x, out, title=model.name)
+    except OSError as e:
+        raise UnidgmError(f"could not write {out} ({e.strerror or e}); choose a writable --out") from None
     print(f"wrote {out}")
     return 0
 
@@ -198,6 +240,14 @@ COMMANDS = {"models": cmd_models, "explain": cmd_explain, "train": cmd_train, "e
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt as e:  # also during start-up (imports, parsing), not only inside a command
+        print(f"interrupted ({e})" if str(e) else "interrupted", file=sys.stderr)
+        return 130
+
+
+def _main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     # key=value overrides may come before or after options: collect them wherever they stand

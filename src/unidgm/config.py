@@ -182,8 +182,13 @@ def apply_overrides(sections: dict[str, Config], overrides: dict[str, object]) -
             out[s] = cfg
             continue
         hints = typing.get_type_hints(type(cfg))
+        coerced = {}
+        for k, v in updates[s].items():  # every bad value is listed, not only the first
+            try:
+                coerced[k] = _coerce(v, hints[k], f"{s}.{k}")
+            except ConfigError as e:
+                errors.append(str(e))
         try:
-            coerced = {k: _coerce(v, hints[k], f"{s}.{k}") for k, v in updates[s].items()}
             out[s] = dataclasses.replace(cfg, **coerced)
         except ConfigError as e:
             errors.append(str(e))

@@ -72,7 +72,7 @@ def test_domain_adaptation_report():
 
 
 def test_metrics_registry():
-    assert set(METRICS) == {"elbo", "log_likelihood", "inception_score", "fid", "cond_accuracy", "ssl_accuracy",
-                            "modes", "da_accuracy"}
+    assert set(METRICS) == {"elbo", "elbo_T", "log_likelihood", "ais", "inception_score", "fid", "cond_accuracy",
+                            "ssl_accuracy", "modes", "da_accuracy"}
     assert all(isinstance(v, str) and v and "\n" not in v for v in METRICS.values())
     assert "classifier-FID" in METRICS["fid"]

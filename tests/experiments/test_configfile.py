@@ -86,6 +86,7 @@ def test_cli_config_then_train_from_it_and_from_a_runs_config_json(capsys, tmp_p
     assert rc == 2 and "does not apply to vae" in err
     assert run(capsys, "config", "vae", "--data", "ring8", "--out", "exp.toml")[0] == 0
     rc, out, err = run(capsys, "train", "--config", "exp.toml", "steps=3", "model.hidden=[8]", "threads=1",
+                       "model.likelihood=gaussian",  # ring8 is real-valued: a Bernoulli decoder is refused
                        "--no-progress", "--out", "a")
     assert rc == 0, err
     first = json.loads((tmp_path / "a" / "config.json").read_text())
@@ -105,7 +106,7 @@ def test_cli_config_then_train_from_it_and_from_a_runs_config_json(capsys, tmp_p
 
 
 def test_sweep_from_a_config_file(capsys, tmp_path):
-    _write(tmp_path, 'model = "vae"\ndata = "ring8"\n[model_config]\nhidden = [8]\nz_dim = 2\n'
+    _write(tmp_path, 'model = "vae"\ndata = "ring8"\n[model_config]\nhidden = [8]\nz_dim = 2\nlikelihood = "gaussian"\n'
                      '[train]\nsteps = 3\nthreads = 1\n', "s.toml")
     rc, out, err = run(capsys, "sweep", "--config", "s.toml", "batch_size=16", "--seeds", "1", "--metrics", "elbo",
                        "--curve-points", "0", "--out", "sw")

@@ -10,6 +10,7 @@ from unidgm.cli import main
 from unidgm.experiments.runs import compare, find_runs, summary
 
 TINY = {"steps": 6, "model.hidden": "[8]", "threads": 1, "batch_size": 16, "log_every": 3, "ckpt_every": 3}
+GAUSSIAN = {"model.likelihood": "gaussian"}  # ring8 is real-valued: a VAE's Bernoulli decoder is refused on it
 
 
 def run(capsys, *argv):
@@ -21,7 +22,7 @@ def run(capsys, *argv):
 @pytest.fixture
 def runs(tmp_path):
     """runs/{vae, gan} finished, runs/cut interrupted at step 3, runs/dead failed, runs/sweep/x/seed-0 nested."""
-    unidgm.train("vae", "ring8", overrides=TINY, out=tmp_path / "runs" / "vae", progress=False)
+    unidgm.train("vae", "ring8", overrides={**TINY, **GAUSSIAN}, out=tmp_path / "runs" / "vae", progress=False)
     unidgm.train("gan", "ring8", overrides=TINY, out=tmp_path / "runs" / "gan", progress=False)
     shutil.copytree(tmp_path / "runs" / "vae", tmp_path / "runs" / "cut")
     cut = tmp_path / "runs" / "cut"
@@ -92,7 +93,7 @@ def test_compare_writes_one_table_and_one_figure(capsys, runs):
 def test_mlflow_tracker_logs_params_metrics_and_grids(tmp_path):
     pytest.importorskip("mlflow", reason="the optional MLflow extra is not installed (pip install 'unidgm[mlflow]')")
     from mlflow.tracking import MlflowClient
-    r = unidgm.train("vae", "ring8", overrides={**TINY, "mlflow": "mlruns"}, out=tmp_path / "r", progress=False)
+    r = unidgm.train("vae", "ring8", overrides={**TINY, **GAUSSIAN, "mlflow": "mlruns"}, out=tmp_path / "r", progress=False)
     record = json.loads((r.path / "mlflow.json").read_text())
     assert record["tracking_uri"] == (tmp_path / "mlruns").as_uri()  # the relative folder, recorded absolute
     client = MlflowClient(tracking_uri=record["tracking_uri"])
@@ -122,5 +123,5 @@ def test_mlflow_setting_without_the_package_is_a_clear_error(tmp_path, monkeypat
 
     monkeypatch.setattr(builtins, "__import__", no_mlflow)
     with pytest.raises(ConfigError, match="pip install 'unidgm\\[mlflow\\]'"):
-        unidgm.train("vae", "ring8", overrides={**TINY, "mlflow": "mlruns"}, out=tmp_path / "r", progress=False)
+        unidgm.train("vae", "ring8", overrides={**TINY, **GAUSSIAN, "mlflow": "mlruns"}, out=tmp_path / "r", progress=False)
     assert not (tmp_path / "r").exists()  # refused before any folder is written

@@ -37,7 +37,8 @@ def digits_runs(tmp_path_factory):
             for steps in (1, 1000):
                 run = api.train(model, "digits", overrides=[f"steps={steps}", *SMALL, *tool],
                                 out=root / f"{key}-{steps}", progress=False)
-                elbo = evaluate_run(run.path, ["elbo"], progress=False)["elbo"]["value"]
+                metric = "elbo_T" if key == "avb" else "elbo"  # AVB's is the critic's estimate, not a bound
+                elbo = evaluate_run(run.path, [metric], progress=False)[metric]["value"]
                 runs[key, steps] = (api.load(run.path), elbo)
     return runs
 
@@ -121,7 +122,7 @@ def importance_sampled_ll(model, x, k=600, fit=64):
 
 
 def test_avb_learns_on_digits(digits_runs):
-    """AVB's test ELBO estimate (log p(x|z) + T) improves, and so does an independent log p(x) estimate.
+    """AVB's test elbo_T (log p(x|z) + T, the critic's estimate) improves, and so does an independent log p(x).
 
     Measured (seed 0, 1000 steps): ELBO estimate −44.0 → −24.9; importance-sampled log p(x) −44.0 → −27.3
     (kl VAE: −24.0). The estimate sits above that bound: T's KL (1.7 nats) is optimistic for an encoder whose

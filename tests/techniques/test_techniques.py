@@ -158,3 +158,28 @@ def test_a_technique_where_it_does_not_apply_names_where_it_does():
         build_model("gan", SMALL_GAN, spec=SPEC, techniques={"aa": None})
     with pytest.raises(ConfigError, match="gan"):
         build_model("vae", SMALL_VAE, spec=SPEC, techniques={"iw": None})
+
+
+@pytest.mark.parametrize("name", ["acgan", "infogan"])
+def test_iw_weights_only_the_adversarial_term_of_acgan_and_infogan(name):
+    """Eq. 16 reweights ∇ log q^r_φ0(y|x_i); ACGAN's log q(c|x) and InfoGAN's log q_η(z|x) keep weight 1
+    unless iw.terms=all."""
+    from unidgm.core import iw_weights_eq16, iw_weights_eq16_by_label
+    torch.manual_seed(0)
+    base = build_model(name, SMALL_GAN, spec=SPEC)
+    batch = {"x": torch.rand(16, 1, 8, 8), "c": torch.arange(16) % 10}
+    phase = "theta_eta" if name == "infogan" else "theta"
+    b_obj, _, _ = _phase_loss_and_grads(base, phase, batch)
+    adv, aux = b_obj.aux["adversarial"], b_obj.value - b_obj.aux["adversarial"]
+    assert aux.abs().min() > 0  # the auxiliary term is there
+    w = (iw_weights_eq16_by_label(b_obj.aux["logit_fake"], b_obj.aux["labels_fake"]) if base.conditional
+         else iw_weights_eq16(b_obj.aux["logit_fake"]))
+    for terms, expected in (("adversarial", w * adv + aux), ("all", w * (adv + aux))):
+        iw = build_model(name, SMALL_GAN, spec=SPEC, techniques={"iw": {"terms": terms}})
+        iw.load_state_dict(base.state_dict())
+        obj, loss, _ = _phase_loss_and_grads(iw, phase, batch)
+        got = obj.value * (obj.weight if obj.weight is not None else 1)
+        assert torch.allclose(got, expected, atol=1e-6), terms
+        assert loss.item() == pytest.approx(-expected.mean().item(), rel=1e-5)
+    explained = build_model(name, SMALL_GAN, spec=SPEC, techniques={"iw": None}).explain()
+    assert "auxiliary terms unweighted" in explained

@@ -49,6 +49,7 @@ def rewrite(folder: Path, change) -> None:
     save_file(tensors, str(folder / ckpt.TENSORS))
     state = json.loads((folder / ckpt.STATE).read_text())
     state["tensors_sha256"] = ckpt.file_digest(folder / ckpt.TENSORS)
+    state["state_sha256"] = ckpt.state_digest(state)
     (folder / ckpt.STATE).write_text(json.dumps(state))
 
 

@@ -215,11 +215,11 @@ def _poison(monkeypatch, step: int, kind: str, every: bool = False):
 
 @pytest.mark.parametrize("kind,what", [("loss", "non-finite loss"), ("grad", "gradient of part 'generator'")])
 def test_nonfinite_stop_names_step_phase_part(tmp_path, monkeypatch, kind, what):
-    _poison(monkeypatch, 25, kind)  # step 25, second phase (theta, the generator's)
+    _poison(monkeypatch, 25, kind)  # 0-based step 25 = step 26 (steps count from 1, as in checkpoints), phase theta
     with pytest.raises(NonFiniteError) as info:
         api.train("gan", "ring8", overrides=["steps=60", "ckpt_every=20"], out=tmp_path / "r", progress=False)
     msg = str(info.value)
-    assert what in msg and "at step 25" in msg and "phase 'theta'" in msg and "ckpt-00000020" in msg
+    assert what in msg and "at step 26" in msg and "phase 'theta'" in msg and "ckpt-00000020" in msg
     assert "nonfinite=skip" in msg
     assert ckpt.latest_checkpoint(tmp_path / "r" / "checkpoints").name == "ckpt-00000020"
     assert all(torch.isfinite(v).all() for v in _params(tmp_path / "r").values())

@@ -64,8 +64,9 @@ def gan_phi(model: UnifiedModel, batch: Batch) -> Objective:
 def gan_theta(model: UnifiedModel, batch: Batch) -> Objective:
     """Eq. 3 for θ on generated samples (the non-saturating Eq. 5); with a recogniser, Eq. 9.
 
-    ``aux['logit_fake']`` carries D's logits so that importance weighting (Eq. 16) can reweight, and
-    ``aux['labels_fake']`` a conditional generator's labels.
+    ``aux['logit_fake']`` carries D's logits so that importance weighting (Eq. 16) can reweight,
+    ``aux['labels_fake']`` a conditional generator's labels, and ``aux['adversarial']`` the Eq. 3 term
+    log q^r_φ(y|x) alone (the value less ACGAN's log q(c|x) and InfoGAN's log q_η(z|x)): Eq. 16 weights it.
     """
     n = batch["x"].shape[0]
     d = model["discriminator"]
@@ -73,12 +74,14 @@ def gan_theta(model: UnifiedModel, batch: Batch) -> Objective:
     z, x_fake = generate(model, n, c)
     logit_fake, aux_fake = d.heads(x_fake, _disc_cond(model, c))
     obj = theta_objective_eq3(logit_fake)
+    adversarial = obj.value
     if d.aux_classes:
         obj.value = obj.value + _aux_class_term(aux_fake, c)
     if model.has("recogniser"):
         codes = model["prior"].split(z)
         obj = infogan_objective_eq9(obj, model["recogniser"].log_prob(x_fake, codes.get("c_cat"), codes["c_cont"]))
     obj.aux["logit_fake"] = logit_fake
+    obj.aux["adversarial"] = adversarial
     if c is not None:  # the condition each sample was generated under (IW groups samples by it)
         obj.aux["labels_fake"] = c.argmax(-1)
     return obj
@@ -116,6 +119,9 @@ def vae_objective(tool: str = "kl", form: str | None = None):
         if "log_qr_psi_z" in terms:  # GAN form (AAE): log q^r_ψ stands where −KL was, so this is no ELBO
             obj.terms["recon_plus_log_qr_psi"] = obj.terms.pop("elbo")
             obj.terms.pop("kl_z")
+        elif "kl_z_adversarial" in terms:  # ratio form (AVB): the KL is the critic's estimate, not a bound
+            obj.terms["elbo_T"] = obj.terms.pop("elbo")
+            obj.terms.pop("kl_z")  # the same number as kl_z_adversarial, which names it as T's
         return obj
     objective.__name__ = f"eq12_{tool}"
     objective.anneals_kl = True  # reads model.kl_weight (train.kl_warmup)

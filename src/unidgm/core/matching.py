@@ -72,3 +72,17 @@ def code_match_cost(model, x: Tensor, z: Tensor, mean: Tensor | None, log_var: T
         return -logit, {"kl_z_adversarial": (-logit).mean().detach()}
     term = theta_objective_eq3(logit).value
     return -term, {"log_qr_psi_z": term.mean().detach(), "kl_z_adversarial": (-logit).mean().detach()}
+
+
+def elbo_T(model, x: Tensor, c: Tensor | None = None) -> Tensor:
+    """The critic's ELBO estimate log p_θ(x|z) + T(x, z), z ~ q_η(z|x), per example (AVB; match.z=adversarial).
+
+    T(x, z) ≈ log p(z)/q_η(z|x) only at the critic's optimum, so this is an *estimate*, not a bound: report
+    it as ``elbo_T``, beside AIS and (for a Gaussian q_η) the closed-form ELBO.
+    """
+    d = model["code_discriminator"]
+    if not d.joint:
+        raise ConfigError(f"{model.name}'s code discriminator sees z only (aggregate posterior): it estimates no "
+                          "per-example KL, so there is no elbo_T")
+    z = model["encoder"].rsample(x, c)[0]
+    return model["decoder"].log_prob(x, z, c) + d(z, x)

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..errors import ConfigError, DataError
 from .objectives import Objective
 from .parts import ExplicitGenerator, GaussianEncoder, GaussianPrior, ImplicitGenerator, Part
 
@@ -51,6 +52,7 @@ class Phase:
     optim: dict = field(default_factory=lambda: {"lr": 1e-3, "betas": (0.9, 0.999)})
     repeat: int = 1  # updates per step when it runs (an adversary that must keep up with its opponent)
     over: str = "real"  # the examples its per-example values range over: 'real', 'fake' or 'both'
+    note: str = ""  # what a technique changed in it, shown by explain()
 
     def __post_init__(self):
         self.roles = (self.role,) if isinstance(self.role, str) else tuple(self.role)
@@ -59,7 +61,7 @@ class Phase:
             raise ValueError(f"unknown phase role(s) {bad}; valid: {', '.join(ROLES)}")
 
     def describe(self) -> str:
-        return " + ".join(ROLES[r][0] for r in self.roles)
+        return " + ".join(ROLES[r][0] for r in self.roles) + (f"; {self.note}" if self.note else "")
 
 
 @dataclass(frozen=True)
@@ -110,6 +112,9 @@ class UnifiedModel(nn.Module):
         # β of Eq. 12's KL term, set per step by the loop during a KL warm-up (``train.kl_warmup``); 1 otherwise.
         # Only objectives that declare ``anneals_kl`` read it; evaluation never does.
         self.kl_weight = 1.0
+        # examples behind each training stream ({"x": N_l, "x_u": N_u}), set where the data is split; read by
+        # objectives that weigh streams by their size (M2's Kingma weighting); empty outside training
+        self.stream_sizes: dict[str, int] = {}
         # train on binarised images? default: when the decoder's likelihood is Bernoulli
         self.binary_data = binary_data if binary_data is not None else (
             "decoder" in self.parts and getattr(self.parts["decoder"], "likelihood", "") == "bernoulli")
@@ -153,6 +158,48 @@ class UnifiedModel(nn.Module):
             labels = torch.randint(self.num_classes, (n,), device=self.device)
         return F.one_hot(labels.to(self.device).long(), self.num_classes).float()
 
+    # --- input checks of the public methods (the library's errors, not raw torch ones) -------
+    def _check_n(self, n) -> int:
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise ConfigError(f"{self.name}.sample(n={n!r}): n must be a whole number >= 1")
+        return n
+
+    def _check_labels(self, labels, n: int | None = None):
+        if labels is None:
+            return None
+        if not self.conditional:
+            raise ConfigError(f"{self.name} is not conditional: it takes no labels (pass labels=None)")
+        if not isinstance(labels, Tensor) or labels.dim() != 1 or labels.is_floating_point() or labels.is_complex():
+            raise DataError(f"labels must be a 1-D integer tensor of class indices, got "
+                            f"{type(labels).__name__}{tuple(labels.shape) if isinstance(labels, Tensor) else ''}; "
+                            "e.g. torch.tensor([0, 3, 7])")
+        if n is not None and labels.shape[0] != n:
+            raise DataError(f"{labels.shape[0]} labels for {n} examples: pass one label per example")
+        if len(labels) and (int(labels.min()) < 0 or int(labels.max()) >= self.num_classes):
+            raise DataError(f"labels must lie in 0..{self.num_classes - 1}, got {int(labels.min())}..{int(labels.max())}")
+        return labels
+
+    def _check_x(self, x, what: str) -> Tensor:
+        """x as the model takes it: a float tensor [B, *x_shape], finite, in [0, 1] for a Bernoulli decoder."""
+        if not isinstance(x, Tensor):
+            raise DataError(f"{self.name}.{what}: x is a {type(x).__name__}, not a torch tensor; "
+                            "convert it with torch.as_tensor(x, dtype=torch.float32)")
+        if not x.is_floating_point():
+            raise DataError(f"{self.name}.{what}: x has dtype {x.dtype}; pass floats (uint8 images: x.float() / 255)")
+        own = next((p.dtype for p in self.parameters()), x.dtype)
+        if x.dtype != own:
+            raise DataError(f"{self.name}.{what}: x has dtype {x.dtype}, the model's parameters {own}; "
+                            f"convert it with x.to({own})")
+        if x.dim() != len(self.x_shape) + 1 or tuple(x.shape[1:]) != self.x_shape or x.shape[0] == 0:
+            raise DataError(f"{self.name}.{what}: x has shape {tuple(x.shape)}; the model takes a batch "
+                            f"[B, {', '.join(map(str, self.x_shape))}] with B >= 1")
+        if not torch.isfinite(x).all():
+            raise DataError(f"{self.name}.{what}: x holds NaN/inf values; clean or drop those examples")
+        if self.binary_data and (float(x.min()) < 0 or float(x.max()) > 1):
+            raise DataError(f"{self.name}.{what}: x spans [{float(x.min()):.4g}, {float(x.max()):.4g}], but the "
+                            "model's Bernoulli decoder takes values in [0, 1]; scale the data into [0, 1]")
+        return x
+
     # --- generic capabilities, overridable per model through ``methods`` ------------------
     def _method(self, name: str, *args, **kw):
         return self.methods[name](self, *args, **kw) if name in self.methods else None
@@ -163,6 +210,7 @@ class UnifiedModel(nn.Module):
 
         Explicit models return the decoder's mean given z ~ p(z) (the usual way to show VAE samples).
         """
+        self._check_labels(labels, self._check_n(n))
         out = self._method("sample", n, labels)
         if out is not None:
             return out
@@ -185,6 +233,7 @@ class UnifiedModel(nn.Module):
         """
         if not self.has("encoder"):
             raise NotImplementedError(f"{self.name} has no inference model q_η(z|x,y)")
+        self._check_labels(labels, self._check_x(x, "encode").shape[0])
         c = self.onehot(labels, x.shape[0]) if labels is not None or self.conditional else None
         enc = self.parts["encoder"]
         if isinstance(enc, GaussianEncoder):
@@ -195,6 +244,8 @@ class UnifiedModel(nn.Module):
     @torch.no_grad()
     def classify(self, x: Tensor) -> Tensor:
         """Predicted labels from the model's classifier q(c|x) (semi-supervised VAE, ADA)."""
+        if not isinstance(x, Tensor) or not x.is_floating_point():  # type only: ADA classifies another domain
+            self._check_x(x, "classify")
         out = self._method("classify", x)
         if out is not None:
             return out
@@ -213,8 +264,15 @@ class UnifiedModel(nn.Module):
         finally:
             self.train(was)
 
-    def log_weights(self, x: Tensor, k: int, labels: Tensor | None = None) -> Tensor:
-        """log p_θ(x, z_i) − log q_η(z_i|x) for z_i ~ q_η(z|x), shape [k, batch] (explicit models)."""
+    def log_weights(self, x: Tensor, k: int, labels: Tensor | None = None, *, with_samples: bool = False):
+        """log p_θ(x, z_i) − log q_η(z_i|x) for z_i ~ q_η(z|x), shape [k, batch] (explicit models).
+
+        ``with_samples``: also return the z_i [k, batch, d] the weights belong to (one draw for both, as
+        reweighted wake-sleep needs).
+        """
+        if "log_weights" in self.methods and with_samples:
+            raise NotImplementedError(f"{self.name}'s importance weights come with latents of its own; "
+                                      "with_samples is not available")
         out = self._method("log_weights", x, k, labels)
         if out is not None:
             return out
@@ -225,10 +283,12 @@ class UnifiedModel(nn.Module):
         xk = x.unsqueeze(0).expand(k, *x.shape).reshape(-1, *x.shape[1:])
         ck = None if c is None else c.unsqueeze(0).expand(k, *c.shape).reshape(-1, c.shape[-1])
         log_px = self.parts["decoder"].log_prob(xk, kz, ck).reshape(k, -1)
-        return log_px + self.parts["prior"].log_prob(z) - GaussianEncoder.log_prob_of(z, mean, log_var)
+        log_w = log_px + self.parts["prior"].log_prob(z) - GaussianEncoder.log_prob_of(z, mean, log_var)
+        return (log_w, z) if with_samples else log_w
 
     def elbo(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
         """Per-example ELBO E_q[log p̃_θ(x|z)] − KL(q̃_η(z|x) ‖ p(z)) (one z sample, closed-form KL)."""
+        self._check_labels(labels, self._check_x(x, "elbo").shape[0])
         out = self._method("elbo", x, labels)
         if out is not None:
             return out
@@ -241,6 +301,7 @@ class UnifiedModel(nn.Module):
                        progress: bool = False) -> Tensor:
         """Importance-sampled log p(x) ≈ log 1/k Σ_i p(x,z_i)/q(z_i|x), k samples in bounded-memory chunks."""
         from ..eval.likelihood import importance_sampled_log_likelihood
+        self._check_labels(labels, self._check_x(x, "log_likelihood").shape[0])
         if labels is None:
             return importance_sampled_log_likelihood(self.log_weights, x, k=k, chunk=chunk, progress=progress)
         out = []

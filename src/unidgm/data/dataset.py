@@ -71,6 +71,14 @@ class Dataset:
             self.classes,
         )
 
+    def require_range(self, low: float, high: float, why: str, fix: str) -> None:
+        """Refuse data with values outside [low, high]: a consumer's requirement (``why``), checked when the
+        data is loaded rather than as a raw error (or a silently wrong objective) mid-training."""
+        lo, hi = float(self.x.min()), float(self.x.max())
+        if lo < low or hi > high:
+            raise DataError(f"dataset '{self.name}': values span [{lo:.4g}, {hi:.4g}], outside [{low:g}, {high:g}]; "
+                            f"{why}. {fix}")
+
     def to(self, device) -> Dataset:
         """The same dataset with its tensors on ``device``."""
         return Dataset(
@@ -104,12 +112,24 @@ class Dataset:
         if y is not None:
             y = _labels(torch.as_tensor(y), len(x), name)
             if num_classes is None:
-                num_classes = int(y.max()) + 1
+                num_classes = infer_num_classes(y, name)
             elif int(y.max()) >= num_classes:
                 raise DataError(
                     f"dataset '{name}': label {int(y.max())} is out of range for num_classes={num_classes}"
                 )
         return cls(name, x, y, num_classes)
+
+
+def infer_num_classes(y: torch.Tensor, name: str) -> int:
+    """K = max label + 1, refusing a sparse label set: when most of 0..K-1 never occur (labels such as
+    0, 1000, 2000 would make a model with 2001 classes, most of them never seen)."""
+    k = int(y.max()) + 1 if len(y) else 0
+    present = int(torch.unique(y).numel())
+    if k > 2 * present:
+        raise DataError(f"dataset '{name}': labels take {present} distinct values but span 0..{k - 1}, which makes "
+                        f"{k} classes, {k - present} of them never seen; relabel them 0..K-1 "
+                        "(e.g. y = np.unique(y, return_inverse=True)[1])")
+    return k
 
 
 def _labels(y: torch.Tensor, n: int, name: str) -> torch.Tensor:

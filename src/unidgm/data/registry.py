@@ -11,7 +11,7 @@ from unidgm.errors import DataError, did_you_mean
 
 from . import fetch, readers, toy
 from . import images as image_folders
-from .dataset import Dataset
+from .dataset import Dataset, infer_num_classes
 from .fetch import SOURCES, data_root
 
 SPLITS = ("train", "test")
@@ -140,8 +140,18 @@ def get_dataset(spec: str, split: str = "train", root=None, download: bool = Fal
     ``images:<dir>[,options]``, see `unidgm.data.images`).
 
     Files are looked up in ``<root>/<name>/`` with root from `data_root`; ``seed`` only affects sampled
-    (toy) datasets; ``download=True`` fetches missing files first.
+    (toy) datasets; ``download=True`` fetches missing files first. A folder or file that cannot be read
+    (permissions, I/O errors) is a :class:`DataError` naming it.
     """
+    try:
+        return _get_dataset(spec, split, root, download, seed)
+    except OSError as e:
+        where = e.filename or spec
+        raise DataError(f"cannot read {where} for dataset '{spec}' ({e.strerror or e}); make it readable "
+                        "(check its permissions), or point --data-root / $UNIDGM_DATA at a readable copy") from None
+
+
+def _get_dataset(spec, split, root, download, seed) -> Dataset:
     if not isinstance(spec, str) or not spec.strip():
         raise DataError("no dataset given; pass a name such as --data mnist." + did_you_mean("", REGISTRY))
     _check_split(split)
@@ -160,7 +170,7 @@ def get_dataset(spec: str, split: str = "train", root=None, download: bool = Fal
         if prefix == "idx":
             images, labels = readers.find_idx_pair(path, split)
             x, y = readers.read_idx_pair(images, labels, spec)
-            return Dataset(spec, x, y, int(y.max()) + 1 if len(y) else None)
+            return Dataset(spec, x, y, infer_num_classes(y, spec) if len(y) else None)
         loader = readers.load_npz if prefix == "npz" else readers.load_npy
         return loader(path, split, spec)
 

@@ -4,10 +4,11 @@ The training loop calls the validator every ``eval_every`` steps and keeps the b
 is never read here (the domain classifier behind the sample-based metrics is trained on the training
 images and checked on the *validation* images). Which metric a model is selected by:
 
-    explicit models (VAE, CVAE, IWAE, AVB, wake-sleep ...)   elbo            on the validation images
+    explicit models (VAE, CVAE, IWAE, wake-sleep ...)        elbo            on the validation images
     the semi-supervised VAE (M2)                          ssl_accuracy    of q(c|x) on validation labels
     conditional GANs (CGAN, ACGAN)                        cond_accuracy   of generated samples
-    other image generators (GAN, InfoGAN, AAE, BiGAN ...) inception_score of generated samples
+    other image generators (GAN, InfoGAN, AAE, BiGAN, AVB) inception_score of generated samples
+                                          (AVB has no ELBO: its log p(x|z) + T(x,z) is the critic's elbo_T)
     adversarial domain adaptation                         da_accuracy     on held-out target images
 """
 

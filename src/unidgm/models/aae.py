@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from ..config import checked, one_of
 from ..core import DataSpec, GaussianPrior, ImplicitPrior, UnifiedModel
+from ..errors import ConfigError
 from ..registry import register_model
 from .vae import VAEConfig, vae_model, vae_parts
 
@@ -26,5 +27,8 @@ class AAEConfig(VAEConfig):
 @register_model("aae", config=AAEConfig, family="VAE")
 def build_aae(cfg: AAEConfig, spec: DataSpec) -> UnifiedModel:
     """Adversarial autoencoder: reconstruction + adversarial code matching."""
+    if cfg.prior == "swissroll" and cfg.z_dim != 2:
+        raise ConfigError(f"prior=swissroll is a 2-D prior but z_dim={cfg.z_dim}; set model.z_dim=2 "
+                          "(or use prior=mixture, which takes any z_dim >= 2)")
     prior = GaussianPrior(cfg.z_dim) if cfg.prior == "gaussian" else ImplicitPrior(cfg.z_dim, cfg.prior)
     return vae_model("aae", cfg, spec, parts=vae_parts(cfg, spec, prior=prior, joint=False))

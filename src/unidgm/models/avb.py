@@ -4,11 +4,11 @@ The encoder takes noise as input, so q_η(z|x) has no density and KL(q_η(z|x) �
 computed: a joint discriminator T(x, z) estimates the log density ratio log p(z)/q_η(z|x) (prior
 codes y=1, inferred y=0, Eq. 3 over (x, z)), and the θ,η phase maximises the ELBO estimate
 E_q[log p_θ(x|z) + T(x, z)]. The VAE recipe with an implicit q_η and ``match.z=adversarial``.
+That estimate is named ``elbo_T`` in the log and in ``unidgm eval`` — T is learned, so it is no bound (it
+underestimates large KLs); the comparable likelihood is AIS (``--metrics ais``), which needs no encoder.
 """
 
 from dataclasses import dataclass
-
-import torch
 
 from ..config import checked, one_of, positive
 from ..core import DataSpec, ImplicitEncoder, UnifiedModel
@@ -24,16 +24,9 @@ class AVBConfig(VAEConfig):
     noise_dim: int = checked(8, positive, "size of the encoder's input noise ε")
 
 
-def avb_elbo(model: UnifiedModel, x, labels=None):
-    """The adversarial ELBO estimate log p_θ(x|z) + T(x, z), z ~ q_η(z|x) (T ≈ log p(z)/q(z|x))."""
-    with torch.no_grad():
-        z = model["encoder"].rsample(x)[0]
-        return model["decoder"].log_prob(x, z) + model["code_discriminator"](z, x)
-
-
 @register_model("avb", config=AVBConfig, family="VAE")
 def build_avb(cfg: AVBConfig, spec: DataSpec) -> UnifiedModel:
     """Adversarial variational Bayes: implicit encoder, adversarial KL estimate."""
     encoder = ImplicitEncoder(MLP(spec.x_shape, (cfg.z_dim,), cfg.hidden, noise_dim=cfg.noise_dim), cfg.z_dim)
-    return vae_model("avb", cfg, spec, parts=vae_parts(cfg, spec, encoder=encoder), form="ratio",
-                     methods={"elbo": avb_elbo})
+    # no "elbo": log p(x|z) + T(x, z) is an estimate from the critic, evaluated as elbo_T (eval/run.py)
+    return vae_model("avb", cfg, spec, parts=vae_parts(cfg, spec, encoder=encoder), form="ratio")

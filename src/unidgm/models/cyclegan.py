@@ -2,7 +2,8 @@
 
 G_ab maps domain A (stream x) to B (stream x_t) and G_ba back; D_b and D_a recognise real from
 translated examples (Eq. 3, φ); the generators recognise the reversed labels (Eq. 3, θ) and
-reconstruct each example through the cycle, −λ‖G_ba(G_ab(a)) − a‖₁ − λ‖G_ab(G_ba(b)) − b‖₁.
+reconstruct each example through the cycle, −λ‖G_ba(G_ab(a)) − a‖₁ − λ‖G_ab(G_ba(b)) − b‖₁, the L1 norm
+summed over pixels (``cycle_reduction=sum``, the default) or averaged as Zhu et al. do (``mean``).
 """
 
 from dataclasses import dataclass
@@ -22,6 +23,9 @@ class CycleGANConfig(Config):
     arch: str = checked("mlp", one_of(*ARCHS), "discriminator family")
     cycle: float = checked(10.0, positive, "weight λ of the cycle reconstruction")
     lr: float = checked(2e-4, positive, "Adam learning rate")
+    # Zhu et al. average |·| over pixels; summing (the default, kept so earlier runs and λ read the same) makes
+    # the effective weight numel times larger: cycle_reduction=mean with λ=10 is the paper's setting
+    cycle_reduction: str = checked("sum", one_of("sum", "mean"), "cycle L1 over pixels: sum, or mean (Zhu et al.)")
 
 
 def translations(model: UnifiedModel, batch):
@@ -42,8 +46,9 @@ def cyclegan_theta(model: UnifiedModel, batch) -> Objective:
     a, b, ab, ba = translations(model, batch)
     adv_b = theta_objective_eq3(model["discriminator"](ab)).value
     adv_a = theta_objective_eq3(model["discriminator_a"](ba)).value
-    cyc_a = (model["generator_ba"](ab) - a).abs().flatten(1).sum(1)
-    cyc_b = (model["generator"](ba) - b).abs().flatten(1).sum(1)
+    reduce = (lambda d: d.abs().flatten(1).mean(1)) if model.config.cycle_reduction == "mean" else (
+        lambda d: d.abs().flatten(1).sum(1))
+    cyc_a, cyc_b = reduce(model["generator_ba"](ab) - a), reduce(model["generator"](ba) - b)
     value = adv_a + adv_b - model.config.cycle * (cyc_a + cyc_b)
     return Objective(value, terms={"cycle_l1": (cyc_a + cyc_b).mean().detach(), "log_qr_phi": (adv_a + adv_b).mean().detach()})
 

@@ -5,6 +5,17 @@ Unlabelled x: U(x) = Σ_c q(c|x) [L(x,c) without the α term] + H(q(c|x)); the c
 an inference part. Each example is weighted by q^r(y=0|x) (q_*: 1 on data), so adversary
 activation (AA-SVAE, Eq. 17) adds generated samples with their labels, which train the
 classifier too. Test ELBO is U(x) (labels unseen); accuracy is q(c|x)'s.
+
+How the two halves and the α term are weighed (``weighting``; N_l labelled, N_u unlabelled, N = N_l + N_u):
+
+- ``kingma`` (Kingma et al. 2014, their J^α): the sums over the training set, Σ_l L + Σ_u U + α Σ_l log q(c|x)
+  with α = 0.1·N, estimated per datum (÷N) from a batch of each: (N_l/N)·mean_l[L + (α/N_l) log q] + (N_u/N)·mean_u[U].
+- ``balanced``: each half averaged over its batch and the two added 1 : 1, mean_l[L + α log q] + mean_u[U], α = 50.
+
+Mapping: kingma with α_K equals (N_l/N) × balanced with α = α_K/N_l and the unlabelled half weighted N_u/N_l
+(1% of MNIST, N_l = 600: α = 10, unlabelled ×99). ``alpha`` sets α in the chosen convention's own units; None
+takes the convention's default. The default convention was chosen by validation accuracy
+(``benchmarks/m2_alpha.py``, results in ``benchmarks/results/m2-alpha.md``).
 """
 
 import math
@@ -13,7 +24,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from ..config import checked, positive
+from ..config import checked, one_of, positive
+from ..errors import ConfigError
 from ..core import CategoricalEncoder, DataSpec, GaussianEncoder, Objective, UnifiedModel, elbo_eq12
 from ..core.games import condition, elbo_terms, real_weights
 from ..nets import MLP
@@ -24,7 +36,25 @@ from .vae import VAEConfig, vae_model, vae_parts
 
 @dataclass
 class SVAEConfig(VAEConfig):
-    alpha: float = checked(50.0, positive, "weight of the classification term α log q(c|x) on labelled data")
+    weighting: str = checked("balanced", one_of("balanced", "kingma"),
+                             "how the labelled and unlabelled halves weigh: kingma (sums over the training set, N_l : N_u, "
+                             "α = 0.1·N; Kingma et al. 2014) or balanced (each half's batch mean, 1 : 1, α = 50)")
+    alpha: float | None = checked(None, positive, "weight α of the classification term α log q(c|x) in the chosen "
+                                  "weighting's units (None: its default, 0.1·N for kingma, 50 for balanced)")
+
+
+def _half_weights(model: UnifiedModel) -> tuple[float, float, float]:
+    """(α per labelled example, weight of the labelled mean, weight of the unlabelled mean) of ``weighting``."""
+    cfg = model.config
+    if cfg.weighting == "balanced":
+        return (50.0 if cfg.alpha is None else cfg.alpha), 1.0, 1.0
+    n_l, n_u = model.stream_sizes.get("x"), model.stream_sizes.get("x_u")
+    if not n_l or n_u is None:
+        raise ConfigError("svae weighting=kingma weighs the halves by their sizes N_l : N_u, which this model "
+                          "was not given; train it through unidgm.train, or pass model.weighting=balanced")
+    n = n_l + n_u
+    alpha = 0.1 * n if cfg.alpha is None else cfg.alpha
+    return alpha / n_l, n_l / n, n_u / n
 
 
 def unlabelled_bound(model: UnifiedModel, x):
@@ -40,18 +70,20 @@ def unlabelled_bound(model: UnifiedModel, x):
 
 
 def svae_objective(model: UnifiedModel, batch) -> Objective:
-    """Eq. 12 on labelled (x, c) and unlabelled x_u, each half averaged over its real examples."""
+    """Eq. 12 on labelled (x, c) and unlabelled x_u, each half averaged over its real examples and the
+    halves weighed by the config's ``weighting`` (module docstring)."""
+    alpha, a_l, a_u = _half_weights(model)
     x, c = batch["x"], condition(model, batch)
     log_px, kl, _ = elbo_terms(model, x, c)
     log_q_c = model["classifier"].log_prob(batch["c"], x)
-    labelled = log_px - kl - math.log(model.num_classes) + model.config.alpha * log_q_c
+    labelled = log_px - kl - math.log(model.num_classes) + alpha * log_q_c
     unlabelled = unlabelled_bound(model, batch["x_u"])
     (w_l, n_l), (w_u, n_u) = real_weights(model, batch, x, c), real_weights(model, batch, batch["x_u"], None)
     w_l = torch.ones_like(labelled) if w_l is None else w_l  # None: every example real (q_*)
     w_u = torch.ones_like(unlabelled) if w_u is None else w_u
     # the values are whole bounds (KL inside), so Eq. 12 gets kl=0; the logged terms say what they are
     obj = elbo_eq12(torch.cat([labelled, unlabelled]), torch.zeros_like(torch.cat([labelled, unlabelled])),
-                    torch.cat([w_l / n_l, w_u / n_u]), normaliser=1.0)
+                    torch.cat([w_l * (a_l / n_l), w_u * (a_u / n_u)]), normaliser=1.0)
     obj.terms = {"labelled_bound": (log_px - kl).mean().detach(), "unlabelled_bound": unlabelled.mean().detach(),
                  "log_q_c": log_q_c.mean().detach(), "kl_z_labelled": kl.mean().detach(),
                  "elbo": unlabelled.mean().detach()}

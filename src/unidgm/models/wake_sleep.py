@@ -24,10 +24,11 @@ class WakeSleepConfig(VAEConfig):
 
 
 def _weighted_samples(model: UnifiedModel, x, k: int):
-    """h_i ~ q_λ(h|x) (no gradient into λ) and the normalised importance weights w̃_i, [k, B]."""
+    """h_i ~ q_λ(h|x) (no gradient into λ) and their normalised importance weights w̃_i ∝ p_θ(x,h_i)/q_λ(h_i|x),
+    [k, B]: one draw for both, so each weight belongs to its own sample (weights from an independent
+    draw would carry no signal about h_i: their expected wake-q gradient is E_q[∇ log q] = 0)."""
     with torch.no_grad():
-        log_w = model.log_weights(x, k)
-        h = model["encoder"].rsample(x, k=k)[0]
+        log_w, h = model.log_weights(x, k, with_samples=True)
     return h, torch.softmax(log_w, dim=0)
 
 

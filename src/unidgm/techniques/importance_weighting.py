@@ -5,6 +5,11 @@ discriminator's logits over groups of k generated samples, held constant in the 
 discriminator trains as in the base model. Uniform logits give exactly the base gradient. For a
 conditional generator (IW-CGAN, IW-ACGAN) the groups are the samples generated under the same label
 by default: the k samples of Eq. 15 share one conditional distribution, as IWAE's share one x.
+
+Which terms are weighted: Eq. 16 is the gradient of the k-sample bound on log q(y), Σ_i w̃_i ∇_θ log q^r_φ0(y|x_i)
+— the adversarial term only. ACGAN's auxiliary log q(c|x) and InfoGAN's log q_η(z|x) (Eq. 9) are not part of
+that bound, so by default (``iw.terms=adversarial``) they keep unit weight. ``iw.terms=all`` weights each
+sample's whole objective instead (the auxiliary terms too), a variant that treats them as part of the bound.
 """
 
 from __future__ import annotations
@@ -27,6 +32,9 @@ class IWConfig(Config):
     group: str = checked("auto", one_of("auto", "batch", "label"),
                          "what the weights are normalised over: label (samples generated under the same label), "
                          "batch (groups of k); auto: label for conditional generators, else batch")
+    terms: str = checked("adversarial", one_of("adversarial", "all"),
+                         "what the weights multiply: adversarial (log q^r_φ(y|x) only, as Eq. 16; ACGAN's log q(c|x) "
+                         "and InfoGAN's log q_η(z|x) unweighted) or all (each sample's whole objective)")
 
 
 @TECHNIQUES.register("iw", config=IWConfig, family="technique",
@@ -52,7 +60,11 @@ class ImportanceWeighting(Technique):
         if by_label and cfg.k is not None:
             raise ConfigError("iw.k sets batch groups; with iw.group=label the groups are the labels "
                               "(pass iw.group=batch to use iw.k)")
-        return model.with_phases([replace(ph, objective=_weighted(ph.objective, cfg.k, by_label))
+        groups = "per label" if by_label else f"groups of {cfg.k or 'the batch'}"
+        note = (f"Eq. 16: each sample's objective weighted by w̃ ({groups})" if cfg.terms == "all" else
+                f"Eq. 16: log q^r_φ(y|x) weighted by w̃ ({groups}), auxiliary terms unweighted")
+        return model.with_phases([replace(ph, objective=_weighted(ph.objective, cfg.k, by_label, cfg.terms == "all"),
+                                          note=note)
                                   if ph in targets else ph for ph in model.phases])
 
 
@@ -70,14 +82,19 @@ def iw_ess_fraction(weights, k: int | None = None, labels=None):
     return (sums[present].pow(2) / (count[present] * squares[present])).mean()
 
 
-def _weighted(base, k, by_label: bool = False):
+def _weighted(base, k, by_label: bool = False, all_terms: bool = False):
     def objective(model, batch):
         obj = base(model, batch)
         labels = obj.aux["labels_fake"] if by_label else None
-        obj.weight = (iw_weights_eq16_by_label(obj.aux["logit_fake"], labels) if by_label
-                      else iw_weights_eq16(obj.aux["logit_fake"], k))
-        obj.terms["iw_weight_max"] = obj.weight.max().detach()
-        obj.terms["iw_ess_fraction"] = iw_ess_fraction(obj.weight, k, labels)
+        w = (iw_weights_eq16_by_label(obj.aux["logit_fake"], labels) if by_label
+             else iw_weights_eq16(obj.aux["logit_fake"], k))
+        adversarial = obj.aux.get("adversarial", obj.value)
+        if all_terms or adversarial is obj.value:  # nothing besides the Eq. 3 term: weight the value itself
+            obj.weight = w
+        else:  # Eq. 16 weights log q^r_φ(y|x); the auxiliary terms (value − adversarial) keep weight 1
+            obj.value = obj.value + (w - 1) * adversarial
+        obj.terms["iw_weight_max"] = w.max().detach()
+        obj.terms["iw_ess_fraction"] = iw_ess_fraction(w, k, labels)
         return obj
     groups = "per label" if by_label else f"k={k or 'batch'}"
     objective.__doc__ = f"Eq. 16 importance weighting ({groups}) of: {base.__doc__ or base.__name__}"

@@ -3,7 +3,8 @@
 A checkpoint is a folder ``ckpt-<step>/`` holding ``tensors.safetensors`` (model parameters and
 buffers, optimiser moments, RNG states, the metrics accumulated since the last log line) and
 ``state.json`` (step, optimiser hyper-parameters, data-stream positions, the SHA-256 of the tensors
-file). It is written into a temporary folder, fsynced and renamed, so a crash mid-write leaves the
+file, and the SHA-256 of state.json's own other fields, so that an edited step or stream position is
+refused like a corrupt tensors file). It is written into a temporary folder, fsynced and renamed, so a crash mid-write leaves the
 previous checkpoint intact; the last ``keep`` are kept. Reading refuses anything that is not ours
 (pickles, wrong format tag, digest mismatch, unknown tensors); :func:`load_newest` falls back to an
 older checkpoint, with a :class:`CheckpointWarning`, when the newest one is unreadable.
@@ -63,6 +64,12 @@ def file_digest(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def state_digest(state: dict) -> str:
+    """SHA-256 of a state.json document's fields other than this digest, in canonical JSON."""
+    body = {k: v for k, v in state.items() if k != "state_sha256"}
+    return hashlib.sha256(json.dumps(json.loads(json.dumps(body)), sort_keys=True).encode()).hexdigest()
 
 
 def config_digest(config: dict) -> str:
@@ -171,6 +178,7 @@ def save_checkpoint(folder: Path, step: int, model: torch.nn.Module, optimizers:
                 os.fsync(f.fileno())
             doc = {"format": FORMAT, "step": step, "optimizers": opt_meta, **state,
                    "tensors_sha256": file_digest(tmp / TENSORS)}
+            doc["state_sha256"] = state_digest(doc)
             with open(tmp / STATE, "w") as f:
                 json.dump(doc, f, indent=1, sort_keys=True)
                 f.flush()
@@ -284,6 +292,10 @@ def read_checkpoint(path: Path) -> tuple[dict, dict]:
     bad = [k for k, t in (("step", int), ("optimizers", dict), ("streams", dict)) if not isinstance(state.get(k), t)]
     if bad or state["step"] < 0:
         raise CheckpointError(f"{path / STATE} lacks or mangles {', '.join(bad) or 'step'}; the checkpoint is corrupt")
+    named = checkpoint_step(path)
+    if state.get("state_sha256", state_digest(state)) != state_digest(state) or (named >= 0 and named != state["step"]):
+        raise CheckpointError(f"{path / STATE} was edited after it was written (its step, stream positions or "
+                              "optimiser settings no longer match the SHA-256 it records); use an earlier checkpoint")
     digest = state.get("tensors_sha256")
     if digest is not None and file_digest(path / TENSORS) != digest:
         raise CheckpointError(f"{path / TENSORS} does not match the SHA-256 recorded in {STATE}: it was truncated, "

@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..core import UnifiedModel, loss_from
-from ..errors import CheckpointError, ConfigError, NonFiniteError
+from ..errors import CheckpointError, ConfigError, DataError, NonFiniteError
 from . import checkpoint as ckpt
 from .config import TrainConfig
 from .rundir import RunDir
@@ -31,10 +31,10 @@ from .streams import Streams
 class Interrupted(Exception):
     """Training stopped by SIGINT/SIGTERM after saving a checkpoint."""
 
-    def __init__(self, signum: int, step: int, path):
+    def __init__(self, signum: int, step: int, path, resume_args: str = ""):
         run = Path(path).parent.parent if path is not None else "RUN"
         super().__init__(f"stopped by {signal.Signals(signum).name} at step {step}; checkpoint saved at {path}; "
-                         f"continue with `unidgm train --resume {run}`")
+                         f"continue with `unidgm train --resume {run}{resume_args}`")
         self.signum, self.step, self.path = signum, step, path
 
 
@@ -70,6 +70,9 @@ class Trainer:
         self.optimizers = make_optimizers(model, **adam_options(cfg.adam), weight_decay=cfg.weight_decay)
         # each phase's configured learning rates: the schedule scales these (never the restored ones)
         self._base_lr = {n: [g["lr"] for g in o.param_groups] for n, o in self.optimizers.items()}
+        # the run's optimiser settings (lr, betas, weight decay, ...), re-applied over a restored checkpoint's
+        self._group_settings = {n: [{k: v for k, v in g.items() if k != "params"} for g in o.param_groups]
+                                for n, o in self.optimizers.items()}
         if cfg.kl_warmup and not any(getattr(ph.objective, "anneals_kl", False) for ph in model.phases):
             raise ConfigError(f"kl_warmup={cfg.kl_warmup}: {model.name} has no Eq. 12 objective with a KL term to "
                               "anneal (it applies to vae, cvae and their AA versions); drop kl_warmup")
@@ -83,6 +86,7 @@ class Trainer:
         self.extra_state = dict(state or {})
         self.hooks = list(hooks)
         self._stop_signal: int | None = None
+        self.resume_args = ""  # appended to the `--resume RUN` hint (e.g. the run's --data-root)
         self._acc: dict[str, list] = {}  # terms since the last log line (saved in checkpoints: exact resume)
         self._skipped_at = -1  # the last step counted in `skipped`
         self._phase_params = {ph.name: model.phase_parameters(ph) for ph in model.phases}
@@ -134,17 +138,23 @@ class Trainer:
         loss.backward(inputs=None if self._whole[ph.name] else params)
         if self.dist is not None:
             self.dist.all_reduce_grads(params)
-        grads = [p.grad for p in params if p.grad is not None]
-        # Σ_i ‖g_i‖ + loss is finite iff the loss and every gradient entry are (inf − inf is nan):
-        # one pass over the gradients in one call (foreach, also on CPU) and one sync
-        total = torch.stack(torch._foreach_norm(grads)).sum() if grads else loss.new_zeros(())
+        with_grad = [p for p in params if p.grad is not None]
+        # Σ_i ‖g_i‖ + loss is finite iff the loss and every gradient entry are (inf − inf is nan), or else
+        # the norms overflow (finite entries, unusable all the same): one foreach pass and one sync
+        norms = torch.stack(torch._foreach_norm([p.grad for p in with_grad])) if with_grad else None
+        total = norms.sum() if with_grad else loss.new_zeros(())
         if not torch.isfinite(total.add_(loss.detach())):
             if not torch.isfinite(loss):
                 self._nonfinite(ph.name, "loss", loss)
             else:
-                bad = next(p for p in params if p.grad is not None and not torch.isfinite(p.grad).all())
-                self._nonfinite(ph.name, f"gradient of part {self._parts_of.get(id(bad), '?')!r}",
-                                torch.linalg.vector_norm(bad.grad))
+                bad = next((p for p in with_grad if not torch.isfinite(p.grad).all()), None)
+                if bad is not None:
+                    self._nonfinite(ph.name, f"gradient of part {self._parts_of.get(id(bad), '?')!r}",
+                                    torch.linalg.vector_norm(bad.grad))
+                else:  # every entry finite, but a norm or their sum overflows the float range
+                    big = with_grad[int(torch.nan_to_num(norms, nan=float("inf")).argmax())]
+                    self._nonfinite(ph.name, f"gradient norm (it overflows; largest in part "
+                                    f"{self._parts_of.get(id(big), '?')!r})", total)
             opt.zero_grad(set_to_none=True)
             return
         opt.step()
@@ -161,7 +171,7 @@ class Trainer:
         if self.run:
             good = ckpt.latest_checkpoint(self.run.checkpoints)
             where = f" (last good checkpoint: {good})" if good else " (no checkpoint written yet)"
-        raise NonFiniteError(f"non-finite {what} ({float(value.detach())}) at step {self.step}, "
+        raise NonFiniteError(f"non-finite {what} ({float(value.detach())}) at step {self.step + 1}, "
                              f"phase {phase!r}{where}; "
                              "lower the learning rate, or pass nonfinite=skip to skip such steps")
 
@@ -207,7 +217,7 @@ class Trainer:
                 if stop and self.step < cfg.steps and not self.selection.exhausted(cfg.patience):
                     if self._stop_signal is not None or cfg.max_minutes is None:
                         path = saved or self.save()
-                        raise Interrupted(self._stop_signal or signal.SIGTERM, self.step, path)
+                        raise Interrupted(self._stop_signal or signal.SIGTERM, self.step, path, self.resume_args)
                     self.stopped = "budget"  # max_minutes spent here or on rank 0: a clean, resumable stop
                     saved or self.save()
                     return last
@@ -288,13 +298,18 @@ class Trainer:
         for name, opt in self.optimizers.items():
             tens = {k: v.to(self.model.device) for k, v in tensors.items() if k.startswith(f"optim/{name}/")}
             ckpt.restore_optimizer(name, opt, tens, state["optimizers"][name])
+            for group, settings in zip(opt.param_groups, self._group_settings[name]):
+                group.update(settings)  # the run's settings, not the checkpoint's: a forced lr change holds
         if set(state["streams"]) != set(self.streams.batches):
             raise CheckpointError(f"{path} has data streams {sorted(state['streams'])}, the run has "
                                   f"{sorted(self.streams.batches)}: it was written by another model or data set")
         log_keys = state.get("log_keys", [])
         if not isinstance(log_keys, list) or any(f"log/{k}" not in tensors for k in log_keys):
             raise CheckpointError(f"{path} misses the metrics accumulated since the last log line")
-        self.streams.load_state_dict(state["streams"])
+        try:
+            self.streams.load_state_dict(state["streams"])
+        except DataError as e:  # a CheckpointError, so that an older intact checkpoint is tried next
+            raise CheckpointError(f"{path / ckpt.STATE}: {e}") from None
         ckpt.restore_rng(tensors)
         self._acc = {k: list(tensors[f"log/{k}"].to(self.model.device).unbind(0)) for k in log_keys}
         self.step, self.skipped = int(state["step"]), int(state.get("skipped", 0))

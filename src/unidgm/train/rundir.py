@@ -13,10 +13,14 @@ Layout of a run folder::
     samples/         step-<step>.png grids
     tb/              TensorBoard event log
     mlflow.json      the MLflow run it logs into (only with mlflow=..., see train/tracking.py)
+    .lock            held (flock) by the process training into the folder; holds its pid
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import fcntl
 import json
 import os
 import platform
@@ -29,9 +33,9 @@ import numpy as np
 import torch
 
 from ..errors import RunDirError
-from .checkpoint import atomic_write_text
+from .checkpoint import atomic_write_text, checkpoints as complete_checkpoints
 
-CONFIG, META, METRICS_LOG, TIMING_LOG = "config.json", "meta.json", "metrics.jsonl", "timing.jsonl"
+CONFIG, META, METRICS_LOG, TIMING_LOG, LOCK = "config.json", "meta.json", "metrics.jsonl", "timing.jsonl", ".lock"
 
 
 def git_commit() -> str | None:
@@ -60,6 +64,53 @@ class RunDir:
         self.rank0 = rank0
         self._tb = None
         self.tracker = None  # an optional experiment tracker (train/tracking.py) fed the same lines
+        self._lock = None  # the open .lock file while this process holds the folder
+        self._made = False  # the folder was created by lock(): removed again if nothing else was written
+
+    def lock(self) -> "RunDir":
+        """Hold the folder for this process: an exclusive ``flock`` on ``.lock``, kept for the run's life.
+
+        The kernel drops the lock when the process ends, however it ends, so a crashed holder never blocks
+        a later run. A second writer gets a :class:`RunDirError` naming the holder's pid.
+        """
+        if not self.rank0 or self._lock is not None:
+            return self
+        try:
+            self._made = not self.path.exists()
+            self.path.mkdir(parents=True, exist_ok=True)
+            f = open(self.path / LOCK, "a+")
+        except OSError as e:
+            raise RunDirError(f"cannot write the output folder {self.path} ({e.strerror}); "
+                              "choose a writable --out") from None
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            f.seek(0)
+            holder = f.read().strip() or "unknown"
+            f.close()
+            if e.errno not in (errno.EAGAIN, errno.EACCES):
+                raise RunDirError(f"cannot lock the run folder {self.path} ({e.strerror}); choose another --out") from None
+            raise RunDirError(f"{self.path} is in use by another unidgm process (pid {holder}) training into it; "
+                              "wait for it to finish or stop it, or choose another --out") from None
+        try:
+            f.seek(0)
+            f.truncate()
+            f.write(f"{os.getpid()}\n")
+            f.flush()
+        except OSError as e:
+            f.close()
+            self._remove_if_empty()
+            raise RunDirError(f"cannot write the output folder {self.path} ({e.strerror}); "
+                              "free some space or choose a writable --out") from None
+        self._lock = f
+        return self
+
+    def _remove_if_empty(self) -> None:
+        """Undo lock()'s mkdir when the run wrote nothing (it failed before its config)."""
+        if self._made and {p.name for p in self.path.iterdir()} <= {LOCK}:
+            with contextlib.suppress(OSError):
+                (self.path / LOCK).unlink()
+                self.path.rmdir()
 
     @property
     def checkpoints(self) -> Path:
@@ -74,7 +125,9 @@ class RunDir:
         if not self.rank0:
             return self
         existing = self.path / CONFIG
-        if existing.exists() and not resume:
+        # a folder whose run died before its first checkpoint (e.g. an error building the model or in its first
+        # steps) holds nothing to lose or resume: it is started afresh, whatever its config said
+        if existing.exists() and not resume and complete_checkpoints(self.checkpoints):
             old = self.read_config()
             if old != json.loads(json.dumps(config)):
                 diff = _diff(old, json.loads(json.dumps(config)))
@@ -84,21 +137,35 @@ class RunDir:
             if (self.checkpoints / "latest").exists():
                 raise RunDirError(f"{self.path} already holds this run with checkpoints; pass --resume "
                                   "to continue it or choose another --out")
+        probe = self.path / ".write-test"
         try:
             self.path.mkdir(parents=True, exist_ok=True)
-            probe = self.path / ".write-test"
             probe.write_text("ok")
-            probe.unlink()
         except OSError as e:
             raise RunDirError(f"cannot write the output folder {self.path} ({e.strerror}); "
                               "choose a writable --out") from None
-        if not resume and existing.exists() and (self.path / METRICS_LOG).exists():
-            # left by an attempt that died before its first checkpoint: this run starts the log afresh
-            (self.path / METRICS_LOG).unlink()
-        atomic_write_text(self.path / CONFIG, json.dumps(config, indent=2, sort_keys=True))
+        finally:  # a full disk fails the write after creating the file: never leave it behind
+            with contextlib.suppress(OSError):
+                probe.unlink()
+        with self._writing(CONFIG):
+            if not resume and existing.exists() and (self.path / METRICS_LOG).exists():
+                # left by an attempt that died before its first checkpoint: this run starts the log afresh
+                (self.path / METRICS_LOG).unlink()
+            atomic_write_text(self.path / CONFIG, json.dumps(config, indent=2, sort_keys=True))
         if not (self.path / META).exists() or not resume:
-            atomic_write_text(self.path / META, json.dumps(provenance(seed), indent=2))
+            with self._writing(META):
+                atomic_write_text(self.path / META, json.dumps(provenance(seed), indent=2))
         return self
+
+    @contextlib.contextmanager
+    def _writing(self, name: str):
+        """An OSError (full disk, permissions) while writing ``name`` as a RunDirError naming it and the fix."""
+        try:
+            yield
+        except OSError as e:
+            raise RunDirError(f"cannot write {self.path / name} ({e.strerror or e}); free some space or fix the "
+                              f"folder's permissions, then run the same command again (or `unidgm train --resume "
+                              f"{self.path}` once it has a checkpoint)") from None
 
     def log(self, step: int, values: dict[str, float]) -> None:
         if not self.rank0:
@@ -109,10 +176,11 @@ class RunDir:
         except OSError as e:
             raise RunDirError(f"cannot append to {self.path / METRICS_LOG} ({e.strerror}); free some space, then "
                               f"continue with `unidgm train --resume {self.path}`") from None
-        tb = self.tensorboard()
-        if tb is not None:
-            for k, v in values.items():
-                tb.add_scalar(k, v, step)
+        with self._writing("tb"):
+            tb = self.tensorboard()
+            if tb is not None:
+                for k, v in values.items():
+                    tb.add_scalar(k, v, step)
         if self.tracker is not None:
             self.tracker.log_metrics(step, values)
 
@@ -140,14 +208,26 @@ class RunDir:
         f = self.path / METRICS_LOG
         if self.rank0 and f.exists():
             keep = [ln for ln, row in _rows(f) if row["step"] <= step]
-            atomic_write_text(f, "".join(ln + "\n" for ln in keep))
+            with self._writing(METRICS_LOG):
+                atomic_write_text(f, "".join(ln + "\n" for ln in keep))
 
     def close(self, finished: bool = True) -> None:
-        if self._tb:
-            self._tb.close()
-        if self.tracker is not None:
-            self.tracker.close(self.samples, finished)
-            self.tracker = None
+        """Close the TensorBoard writer and the tracker, and release the folder's lock."""
+        try:
+            if self._tb:
+                with self._writing("tb"):
+                    self._tb.close()
+            if self.tracker is not None:
+                self.tracker.close(self.samples, finished)
+                self.tracker = None
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing the file drops the flock
+            self._lock = None
+            self._remove_if_empty()
 
     def read_config(self) -> dict:
         f = self.path / CONFIG

@@ -6,6 +6,7 @@ import torch
 from torch import Tensor
 
 from ..data import Batches
+from ..errors import ConfigError
 
 
 class Streams:
@@ -20,7 +21,14 @@ class Streams:
                  rank: int = 0, world_size: int = 1):
         self.keys = {name: keys for name, (_, keys) in sources.items()}
         self.batches = {}
-        for i, (name, (tensors, _)) in enumerate(sources.items()):
+        for i, (name, (tensors, keys)) in enumerate(sources.items()):
+            per_rank = -(-tensors[0].shape[0] // world_size)
+            if per_rank < batch_size:  # named in the run's own terms (Batches would suggest its drop_last)
+                raise ConfigError(f"batch_size={batch_size * world_size} needs at least {batch_size} examples per "
+                                  f"process, but the {'/'.join(keys)} data has {tensors[0].shape[0]}"
+                                  f"{f' over {world_size} processes' if world_size > 1 else ''}; pass "
+                                  f"batch_size={max(1, tensors[0].shape[0] // world_size) * world_size} or fewer, "
+                                  "or use more data")
             g = torch.Generator().manual_seed(seed * 1000 + i)
             self.batches[name] = Batches(*tensors, batch_size=batch_size, shuffle=True, drop_last=True,
                                          generator=g, rank=rank, world_size=world_size)

@@ -1,0 +1,224 @@
+"""GAN vs VAE on one scale: AIS log-likelihood (Wu et al. 2017) beside mode coverage / classifier IS, with BDMC.
+
+    python -m benchmarks.run ais [--data ring8] [--steps 2000] [--seeds 2] [--n-test 500] [--ais-steps 100]
+                                 [--ais-chains 8] [--bdmc-T 10,100,1000] [--data-root DIR] [--report-only]
+
+1. Trains GAN, IWGAN, VAE, AA-VAE, VAE/GAN and AVB with the mode study's shared toy settings
+   (``unidgm.theory.modes``: equal widths, z_dim, batch, lr, steps; one process at a time, one thread); on
+   MNIST the library defaults with a Gaussian decoder for the VAE family, so every model sees the same
+   continuous images. Finished runs are reused.
+2. Evaluates each run with ``unidgm eval --metrics ais`` using the *Gaussian observation model for every model*
+   (N(x; mean(z), σ²I), σ chosen per model on training images from ``unidgm.eval.ais.SIGMA_GRID``): one scale
+   for explicit and implicit models, as Wu et al. do; plus mode coverage (toy) or the classifier IS (MNIST).
+3. BDMC at full size: for the first seed's VAE and GAN, forward and reverse AIS on data simulated from the
+   model for each T in ``--bdmc-T`` — the gap between the bounds, which shrinks as T grows.
+4. Writes ``benchmarks/results/ais-<data>.json``, ``.md`` and ``figures/ais-<data>.png``.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from benchmarks.run import RESULTS, write_results
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "runs" / "bench" / "ais"
+ROWS = (("GAN", "gan", (), {}),
+        ("IWGAN", "gan", ("iw",), {}),
+        ("VAE", "vae", (), {"model.likelihood": "gaussian"}),
+        ("AA-VAE", "vae", ("aa",), {"model.likelihood": "gaussian"}),
+        ("VAE/GAN", "vaegan", (), {"model.likelihood": "gaussian", "model.lr_phi": None}),
+        ("AVB", "avb", (), {"model.likelihood": "gaussian"}))
+# the KL each model's generator minimises (Lemma 1 / Lemma 2): the paper's argument for mode missing/covering
+KL = {"GAN": "KL(p_θ‖q^r) − JSD: mode seeking", "IWGAN": "as GAN, importance weighted",
+      "VAE": "KL(q_η‖p_θ) in z,y: covering in x", "AA-VAE": "as VAE, D-weighted",
+      "VAE/GAN": "both directions", "AVB": "as VAE, implicit q_η"}
+
+
+def _opt(argv, name, default):
+    return type(default)(argv[argv.index(name) + 1]) if name in argv else default
+
+
+def _overrides(data: str, extra: dict, steps: int, seed: int) -> dict:
+    from unidgm.theory.modes import _overrides as toy_overrides
+    if data in ("ring8", "grid25"):
+        return {**toy_overrides(extra, steps, seed), "threads": 1}
+    out = {"steps": steps, "seed": seed, "threads": 1, "ckpt_every": 0, "log_every": max(steps, 1),
+           "sample_every": 0, "device": "cpu"}
+    out.update({k: v for k, v in extra.items() if v is not None})
+    return out
+
+
+def train_all(data: str, steps: int, seeds: int, data_root) -> dict[tuple[str, int], Path]:
+    from unidgm import api
+    runs = {}
+    for seed in range(seeds):
+        for label, model, techs, extra in ROWS:
+            folder = OUT / data / f"steps{steps}" / label.replace("/", "").lower() / f"seed-{seed}"
+            if not (folder / "checkpoints" / "latest").exists():  # finished runs are reused
+                t = time.perf_counter()
+                api.train(model, data, overrides=_overrides(data, extra, steps, seed), techniques=list(techs),
+                          out=folder, data_root=data_root, progress=False)
+                print(f"trained {label} seed {seed} in {time.perf_counter() - t:.0f} s", flush=True)
+            runs[label, seed] = folder
+    return runs
+
+
+def evaluate(runs, data, n_test, ais_opts, data_root) -> dict:
+    from unidgm.eval.run import evaluate_run
+    toy = data in ("ring8", "grid25")
+    out = {}
+    for (label, seed), folder in runs.items():
+        t = time.perf_counter()
+        metrics = ["ais", "modes"] if toy else ["ais", "inception_score"]
+        res = evaluate_run(folder, metrics, data_root=data_root, max_test=n_test, n_samples=5000 if toy else 10000,
+                           progress=False, ais={**ais_opts, "observation": "gaussian"})
+        out[label, seed] = res
+        print(f"{label} seed {seed}: AIS {res['ais']['value']:.2f} (σ={res['ais']['sigma']}, BDMC gap "
+              f"{res['ais']['bdmc']['gap']:.2f}) in {time.perf_counter() - t:.0f} s", flush=True)
+    return out
+
+
+def bdmc_curve(folder: Path, sigma: float, Ts, n: int, chains: int, leapfrog: int) -> list[dict]:
+    """BDMC gap vs T on ``n`` examples simulated from the run's model (Gaussian observation with its σ)."""
+    from unidgm.api import load
+    from unidgm.eval.ais import bdmc
+    model = load(folder)
+    points = []
+    with model.evaluating():
+        for T in Ts:
+            torch.manual_seed(0)
+            t = time.perf_counter()
+            r = bdmc(model, n, None, "gaussian", sigma, n_chains=chains, n_steps=T, n_leapfrog=leapfrog,
+                     progress=False)
+            points.append({"T": T, **r, "seconds": time.perf_counter() - t})
+            print(f"  BDMC T={T}: [{r['lower']:.2f}, {r['upper']:.2f}] gap {r['gap']:.2f}", flush=True)
+    return points
+
+
+def _mean_std(vals):
+    vals = [v for v in vals if v is not None]
+    if not vals:
+        return "—"
+    return f"{statistics.mean(vals):.2f}" + (f" ± {statistics.stdev(vals):.2f}" if len(vals) > 1 else "")
+
+
+def render(res: dict) -> str:
+    toy = res["data"] in ("ring8", "grid25")
+    a = res["ais_settings"]
+    lines = [f"# GAN vs VAE on one scale: AIS log-likelihood on {res['data']}", "",
+             f"{res['steps']} training steps per model ({res['budget']}), seeds {res['seeds']}; "
+             f"AIS: {a['n_chains']} chains, T = {a['n_steps']} intermediate distributions (sigmoid schedule), "
+             f"{a['n_leapfrog']} leapfrog steps, HMC step size adapted per chain to 65% acceptance, on the first "
+             f"{res['n_test']} test examples. Observation model for *every* model: N(x; mean(z), σ²I), σ per run "
+             f"chosen from {res['sigma_grid']} on training images (never test) — one scale for explicit and "
+             "implicit generators (Wu et al. 2017). AIS is a stochastic lower bound; the BDMC gap (forward vs "
+             "reverse AIS on data simulated from each model, same settings) bounds its error there.", "",
+             "| model | KL minimised | AIS log p(x) (nats) | σ | BDMC gap | "
+             + ("modes captured (of %d) | high-quality fraction |" % res["n_modes"] if toy else
+                "classifier IS |"),
+             "|---|---|---|---|---|---|" + ("---|" if toy else "")]
+    for label, _, _, _ in ROWS:
+        cells = [r for r in res["runs"] if r["model"] == label]
+        if not cells:
+            continue
+        row = [label, KL[label], _mean_std([c["ais"] for c in cells]), ", ".join(str(c["sigma"]) for c in cells),
+               _mean_std([c["bdmc_gap"] for c in cells])]
+        if toy:
+            row += [_mean_std([c["modes_captured"] for c in cells]), _mean_std([c["high_quality"] for c in cells])]
+        else:
+            row += [_mean_std([c["inception_score"] for c in cells])]
+        lines.append("| " + " | ".join(row) + " |")
+    if res.get("bdmc_curves"):
+        lines += ["", "BDMC at growing T (examples simulated from the first seed's model, σ as in the table):", "",
+                  "| model | T | lower (forward AIS) | upper (reverse AIS) | gap | seconds |", "|---|---|---|---|---|---|"]
+        for label, pts in res["bdmc_curves"].items():
+            for p in pts:
+                lines.append(f"| {label} | {p['T']} | {p['lower']:.2f} | {p['upper']:.2f} | {p['gap']:.2f} | "
+                             f"{p['seconds']:.0f} |")
+    lines += ["", "Commands:", "", *[f"    {c}" for c in res["commands"]], "",
+              "Machine: " + ", ".join(f"{k} {v}" for k, v in res["machine"].items()
+                                       if k in ("torch", "cpu_count", "torch_threads", "cuda", "git_commit"))
+              + f"; finished {res['finished']}.", ""]
+    return "\n".join(lines)
+
+
+def figure(res: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    toy = res["data"] in ("ring8", "grid25")
+    key = "modes_captured" if toy else "inception_score"
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for label, _, _, _ in ROWS:
+        cells = [r for r in res["runs"] if r["model"] == label and r[key] is not None]
+        if cells:
+            ax.scatter([c[key] for c in cells], [c["ais"] for c in cells], label=label, s=40)
+    ax.set_xlabel("modes captured" if toy else "classifier inception score")
+    ax.set_ylabel("AIS log p(x) (nats, Gaussian observation)")
+    ax.set_title(f"{res['data']}: sample coverage vs likelihood ({res['steps']} steps)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv: list[str]) -> dict:
+    from unidgm.eval.ais import SIGMA_GRID
+    from unidgm.experiments.sweep import machine
+    data = _opt(argv, "--data", "ring8")
+    steps = _opt(argv, "--steps", 2000 if data in ("ring8", "grid25") else 2000)
+    seeds = _opt(argv, "--seeds", 2)
+    n_test = _opt(argv, "--n-test", 500 if data in ("ring8", "grid25") else 100)
+    ais_opts = {"n_chains": _opt(argv, "--ais-chains", 8), "n_steps": _opt(argv, "--ais-steps", 100),
+                "n_leapfrog": _opt(argv, "--ais-leapfrog", 5), "n_bdmc": _opt(argv, "--n-bdmc", 20)}
+    Ts = [int(t) for t in _opt(argv, "--bdmc-T", "10,100,1000").split(",") if t]
+    data_root = _opt(argv, "--data-root", str(ROOT.parent / "shared" / "data"))
+    name = f"ais-{data}"
+    torch.set_num_threads(1)
+    if "--report-only" in argv:
+        res = json.loads((RESULTS / f"{name}.json").read_text())
+    else:
+        runs = train_all(data, steps, seeds, data_root)
+        evals = evaluate(runs, data, n_test, ais_opts, data_root)
+        rows = []
+        for (label, seed), r in evals.items():
+            modes = r.get("modes", {})
+            rows.append({"model": label, "seed": seed, "run": os.path.relpath(runs[label, seed], ROOT),
+                         "ais": r["ais"]["value"], "sigma": r["ais"]["sigma"],
+                         "sigma_selection": r["ais"]["sigma_selection"], "bdmc": r["ais"]["bdmc"],
+                         "bdmc_gap": r["ais"]["bdmc"]["gap"], "accept_rate": r["ais"]["accept_rate"],
+                         "ais_seconds": r["ais"]["seconds"], "modes_captured": modes.get("modes_captured"),
+                         "high_quality": modes.get("high_quality_fraction"),
+                         "inception_score": r.get("inception_score", {}).get("mean")})
+        curves = {}
+        for label in ("VAE", "GAN"):
+            sigma = next(r["sigma"] for r in rows if r["model"] == label and r["seed"] == 0)
+            print(f"BDMC vs T for {label} (σ={sigma})", flush=True)
+            curves[label] = bdmc_curve(runs[label, 0], sigma, Ts, ais_opts["n_bdmc"], ais_opts["n_chains"],
+                                       ais_opts["n_leapfrog"])
+        from unidgm.data import get_dataset
+        test = get_dataset(data, "test", data_root)
+        res = {"data": data, "steps": steps, "seeds": list(range(seeds)), "n_test": n_test,
+               "budget": "short CPU budget, not converged" if data not in ("ring8", "grid25") else
+               "the mode study's toy budget",
+               "ais_settings": ais_opts, "sigma_grid": list(SIGMA_GRID), "n_modes": 0 if test.modes is None
+               else len(test.modes), "runs": rows, "bdmc_curves": curves,
+               "commands": ["python -m benchmarks.run ais " + " ".join(argv)], "machine": machine(),
+               "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+    figure(res, RESULTS / "figures" / f"{name}.png")
+    write_results(name, res, render(res))
+    return res
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
