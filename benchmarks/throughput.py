@@ -470,6 +470,8 @@ def machine(threads: int) -> dict:
 def markdown(res: dict) -> str:
     m = res["machine"]
     lines = [f"# Throughput — {res['date']}", "",
+             "A kernel-level breakdown on synthetic batches of a fresh model, timed in short interleaved chunks; "
+             "it is not what a whole run costs. Whole runs on real data: `endtoend.md`.", "",
              f"`{res['command']}` on {m['device']} ({m['cpu']}, {m['cores']} cores, {m['threads']} threads), "
              f"torch {m['torch']}; load average at start {m['load_average_at_start']}, at end "
              f"{m.get('load_average_at_end')}; {res.get('runtime_s')} s.", "",
