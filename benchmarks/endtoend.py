@@ -154,24 +154,15 @@ def main(argv: list[str]) -> dict:
                 row["unidgm_test_metric"] = st.median(row["unidgm_test_elbo"])
             row["step_ms_unidgm_first_run"] = res["unidgm_cli"][0]["step_ms"]
             rows.append(row)
-    import torch
+    from benchmarks.throughput import machine
+    m = machine(1)  # the driver's view of the machine; every runner uses 1 thread
     result = {"rows": rows, "date": time.strftime("%Y-%m-%d %H:%M"), "command": "python -m benchmarks.run endtoend " +
               " ".join(argv), "machine": {"processor": platform.processor() or platform.machine(),
-                                          "cpu": _cpu_name(), "cores": os.cpu_count(), "torch": torch.__version__,
+                                          "cpu": m["cpu"], "cores": m["cores"], "torch": m["torch"],
                                           "threads_per_run": 1, "load_before": os.getloadavg()[0]}}
     from benchmarks.run import write_results
     write_results("endtoend", result, render(result))
     return result
-
-
-def _cpu_name() -> str:
-    try:
-        for ln in Path("/proc/cpuinfo").read_text().splitlines():
-            if ln.startswith("model name"):
-                return ln.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor()
 
 
 def render(res: dict) -> str:

@@ -23,7 +23,7 @@ from . import techniques as _tech  # noqa: F401
 from .config import Config, apply_overrides
 from .core import DataSpec, UnifiedModel
 from .errors import CheckpointError, ConfigError, DataError, RunDirError
-from .recipes import RECIPES, recipe_overrides
+from .recipes import RECIPES, known_keys, recipe_overrides
 from .registry import MODELS
 from .techniques import TECHNIQUES, apply_techniques
 from .train import checkpoint as ckpt
@@ -103,9 +103,8 @@ def override(settings: Settings, overrides: dict | list | None) -> Settings:
     sections = {"model": settings.model_config, "train": settings.train, **settings.techniques}
     recipe = overrides.get("recipe", overrides.get("train.recipe"))
     if recipe in RECIPES:  # a named recipe's settings, under the caller's own (an unknown name fails below)
-        known = {f"{s}.{f}" for s, c in sections.items() for f in c.to_dict()} | \
-                {f for c in sections.values() for f in c.to_dict()}
-        overrides = {**recipe_overrides(recipe, MODELS.get(settings.model).family, known)[0], **overrides}
+        family = MODELS.get(settings.model).family
+        overrides = {**recipe_overrides(recipe, family, known_keys(sections))[0], **overrides}
     sections = apply_overrides(sections, dict(overrides or {}))
     return Settings(settings.model, settings.data, sections["model"], sections["train"],
                     {t: sections[t] for t in settings.techniques}, settings.data_root)
@@ -467,10 +466,9 @@ def load(run_dir: str | os.PathLike, checkpoint: str | None = None, device: str 
         model.classes = state.get("classes")  # class folder names of an image folder: label k is classes[k]
         return model
 
-    best_dir = run.path / "best"
-    kind = checkpoint or ("best" if ckpt.checkpoints(best_dir) else "last")
+    kind = checkpoint or ("best" if ckpt.checkpoints(run.best) else "last")
     if kind in ("best", "last"):
-        folder = best_dir if kind == "best" else run.checkpoints
+        folder = run.best if kind == "best" else run.checkpoints
         found = ckpt.load_newest(folder, build)
         if found is None:
             raise CheckpointError(f"{run.path} has no checkpoint yet" if kind == "last" else
@@ -491,7 +489,7 @@ def load(run_dir: str | os.PathLike, checkpoint: str | None = None, device: str 
     model.checkpoint = {"kind": kind, "path": str(path), "step": ckpt.checkpoint_step(path)}
     if kind == "best":
         with contextlib.suppress(OSError, ValueError):
-            model.checkpoint.update({k: v for k, v in json.loads((run.path / "best.json").read_text()).items()
+            model.checkpoint.update({k: v for k, v in json.loads(run.best_json.read_text()).items()
                                      if k in ("metric", "value")})
     return model.to(device).eval()
 

@@ -110,10 +110,9 @@ def cmd_explain(args) -> int:
     model = build_model(args.model, spec=DataSpec((1, 28, 28), 10), techniques=techs)
     print(model.explain())
     from .api import resolve
-    from .recipes import describe
+    from .recipes import describe, known_keys
     s = resolve(args.model, techniques=list(techs))
-    known = {f"{sec}.{f}" for sec, c in (("model", s.model_config), ("train", s.train)) for f in c.to_dict()}
-    print("\n" + describe(model.family, known | {k.split(".", 1)[1] for k in known}))
+    print("\n" + describe(model.family, known_keys({"model": s.model_config, "train": s.train, **s.techniques})))
     return 0
 
 

@@ -56,6 +56,12 @@ RECIPES = {r.name: r for r in (
 RECIPE_NAMES = tuple(RECIPES)
 
 
+def known_keys(sections: dict) -> set[str]:
+    """Every key a run's config sections accept, as ``section.key`` and bare ``key`` (what a recipe may set)."""
+    qualified = {f"{s}.{f}" for s, c in sections.items() for f in c.to_dict()}
+    return qualified | {k.split(".", 1)[1] for k in qualified}
+
+
 def recipe_overrides(name: str, family: str, known: set[str]) -> tuple[dict, list[str]]:
     """(the overrides recipe ``name`` sets for ``family`` that this model has, the keys it does not have)."""
     if name in (None, "", "none"):

@@ -26,16 +26,26 @@ def writable_cache(data_root=None) -> Path:
     return Path(os.environ.get("UNIDGM_CACHE", Path.home() / ".cache" / "unidgm"))
 
 
+def has_elbo(model, x: torch.Tensor) -> bool:
+    """Whether ``model.elbo`` works on examples like ``x``: an implicit prior (AAE) has no ELBO, so probe
+    rather than assume."""
+    if not (model.has("decoder") and model.has("encoder") or "elbo" in model.methods):
+        return False
+    try:
+        with torch.no_grad():
+            model.elbo(x[:2].to(model.device))
+        return True
+    except NotImplementedError:
+        return False
+
+
 def applicable(model, test) -> list[str]:
     """The metric families that make sense for this model on this data."""
     out = []
     explicit = model.has("decoder") and model.has("encoder") or "elbo" in model.methods
     if explicit:
-        try:  # an implicit prior (AAE) has no ELBO: probe rather than assume
-            model.elbo(test.x[:2].to(model.device))
+        if has_elbo(model, test.x):
             out.append("elbo")
-        except NotImplementedError:
-            pass
         try:
             model.log_weights(test.x[:2].to(model.device), 1)
             out.append("log_likelihood")

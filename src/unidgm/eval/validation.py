@@ -20,20 +20,10 @@ import torch
 
 from ..errors import ConfigError
 from .accuracy import classification_accuracy
+from .run import has_elbo, test_inputs  # test_inputs: the final evaluation's fixed binarisation
 from .scores import classifier_inception_score, conditional_accuracy
 
 VAL_BATCH = 500
-
-
-def _has_elbo(model, x: torch.Tensor) -> bool:
-    if not (model.has("decoder") and model.has("encoder") or "elbo" in model.methods):
-        return False
-    try:  # an implicit prior (AAE) has no ELBO
-        with torch.no_grad():
-            model.elbo(x[:2].to(model.device))
-        return True
-    except NotImplementedError:
-        return False
 
 
 def selectable(model, val) -> list[str]:
@@ -43,7 +33,7 @@ def selectable(model, val) -> list[str]:
     out = []
     if model.has("classifier") and val.y is not None:
         out.append("ssl_accuracy")
-    if _has_elbo(model, val.x):
+    if has_elbo(model, val.x):
         out.append("elbo")
     samples = model.has("prior") and (model.has("generator") or model.has("decoder"))
     if samples and val.is_image and val.y is not None:
@@ -69,7 +59,6 @@ def selection_metric(model, val, requested: str = "auto") -> str:
 def make_validator(model, metric: str, val, *, classifier_train=None, data_name: str = "", cache=None,
                    n_samples: int = 2000) -> Callable:
     """``validator(model) -> {"val/<metric>": value}`` for the loop (run under no_grad with a fixed seed)."""
-    from .run import test_inputs  # the same fixed binarisation as the final evaluation
     if metric == "elbo":
         x, _ = test_inputs(model, val.x, seed=1)
         labels = val.y if model.conditional and "elbo" not in model.methods else None

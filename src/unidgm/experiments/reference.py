@@ -117,7 +117,7 @@ def run_cell(group: Group, seed: int, runs: Path, results: Path, data_root, *, d
     train_s = time.time() - t0
     t1 = time.time()
     metrics = evaluate_run(run_dir, list(group.metrics), data_root=data_root, k=group.k, progress=False)
-    rows = [r for r in api.RunDir(run_dir).metrics()]
+    rows = api.RunDir(run_dir).metrics()
     curve = [{k: v for k, v in r.items() if k == "step" or k.startswith("val/")} for r in rows
              if any(k.startswith("val/") for k in r)]
     cfg = run.settings.to_dict()

@@ -19,8 +19,8 @@ import os
 from pathlib import Path
 
 from ..errors import RunDirError
+from ..train.rundir import BEST_JSON
 
-BEST = "best.json"
 
 
 # --- reading one run --------------------------------------------------------------------------------------
@@ -58,7 +58,7 @@ def _state(path: Path) -> dict:
 
 def selection(run: Path, rows: list[dict]) -> dict | None:
     """The run's selection metric: best.json when validation wrote one, else None."""
-    f = run / BEST
+    f = run / BEST_JSON
     if not f.is_file():
         return None
     try:

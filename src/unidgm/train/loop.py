@@ -53,8 +53,6 @@ def make_optimizers(model: UnifiedModel, foreach: bool | None = None,
     return opts
 
 
-BEST, BEST_JSON = "best", "best.json"  # RUN/best/ckpt-<step>/ and its summary (metric, value, step)
-
 
 class Trainer:
     """Runs ``model``'s phases on ``streams`` for ``cfg.steps`` steps, logging into ``run``."""
@@ -253,27 +251,26 @@ class Trainer:
         if self.run:
             self.run.log(self.step, values)
         if better and self.run is not None and self.rank0:
-            logs = {f"log/{k}": torch.stack(v).detach() for k, v in self._acc.items() if v}
-            ckpt.save_checkpoint(self.run.path / BEST, self.step, self.model, self.optimizers, self.state(),
-                                 keep=1, extra_tensors=logs)
+            self.save(self.run.best, keep=1)
             self.write_best()
         return values
 
     def write_best(self) -> None:
         if self.run is not None and self.rank0 and self.selection.best_step is not None:
-            ckpt.atomic_write_text(self.run.path / BEST_JSON, json.dumps(
-                {**self.selection.summary(), "checkpoint": f"{BEST}/ckpt-{self.selection.best_step:08d}"}, indent=2))
+            ckpt.atomic_write_text(self.run.best_json, json.dumps(
+                {**self.selection.summary(),
+                 "checkpoint": f"{self.run.best.name}/ckpt-{self.selection.best_step:08d}"}, indent=2))
 
     def forget_future_best(self) -> None:
         """After a resume: a best saved past the restored step belongs to a future this run will redo."""
-        folder = None if self.run is None else self.run.path / BEST
+        folder = None if self.run is None else self.run.best
         if folder is None or not folder.is_dir() or not self.rank0:
             return
         for p in folder.glob("ckpt-*"):
             if ckpt.checkpoint_step(p) > self.step:
                 shutil.rmtree(p, ignore_errors=True)
         if self.selection.best_step is None:
-            (self.run.path / BEST_JSON).unlink(missing_ok=True)
+            self.run.best_json.unlink(missing_ok=True)
         else:
             self.write_best()
 
@@ -282,12 +279,13 @@ class Trainer:
         return {"streams": self.streams.state_dict(), "skipped": self.skipped, "log_keys": list(self._acc),
                 "selection": self.selection.state_dict(), **self.extra_state}
 
-    def save(self):
+    def save(self, folder: Path | None = None, keep: int | None = None):
+        """A checkpoint of now into ``folder`` (default: the rolling RUN/checkpoints/, last ``keep_ckpts``)."""
         if self.run is None or not self.rank0:
             return None
         logs = {f"log/{k}": torch.stack(v).detach() for k, v in self._acc.items() if v}
-        return ckpt.save_checkpoint(self.run.checkpoints, self.step, self.model, self.optimizers, self.state(),
-                                    keep=self.cfg.keep_ckpts, extra_tensors=logs)
+        return ckpt.save_checkpoint(folder or self.run.checkpoints, self.step, self.model, self.optimizers,
+                                    self.state(), keep=keep or self.cfg.keep_ckpts, extra_tensors=logs)
 
     def restore(self, path: Path) -> None:
         tensors, state = ckpt.read_checkpoint(path)

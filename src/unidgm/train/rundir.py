@@ -36,6 +36,7 @@ from ..errors import RunDirError
 from .checkpoint import atomic_write_text, checkpoints as complete_checkpoints
 
 CONFIG, META, METRICS_LOG, TIMING_LOG, LOCK = "config.json", "meta.json", "metrics.jsonl", "timing.jsonl", ".lock"
+BEST, BEST_JSON = "best", "best.json"  # RUN/best/ckpt-<step>/ and its summary (metric, value, step)
 
 
 def git_commit() -> str | None:
@@ -119,6 +120,16 @@ class RunDir:
     @property
     def samples(self) -> Path:
         return self.path / "samples"
+
+    @property
+    def best(self) -> Path:
+        """The best validated checkpoint's folder (``best/ckpt-<step>/``)."""
+        return self.path / BEST
+
+    @property
+    def best_json(self) -> Path:
+        """The best validation's summary: metric, value, step."""
+        return self.path / BEST_JSON
 
     def create(self, config: dict, seed: int, *, resume: bool = False) -> "RunDir":
         """Make the folder and write config/meta; refuse a folder that holds a different run."""

@@ -15,10 +15,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-# metrics where smaller is better; every selection metric of the library is higher-is-better today
-LOWER_IS_BETTER: frozenset[str] = frozenset({"fid"})
-
-
 @dataclass
 class Selection:
     """Best-so-far tracking of one validation metric (``key``, e.g. ``val/elbo``)."""
