@@ -66,6 +66,7 @@ def test_parameter_digests_are_unchanged(tmp_path):
         pytest.skip(f"wrote {len(got)} digests to {DIGESTS}")
     assert DIGESTS.exists(), f"no {DIGESTS}: generate it with UNIDGM_UPDATE_DIGESTS=1"
     want = json.loads(DIGESTS.read_text())
-    assert sorted(got) == sorted(want), "the model x technique cases changed"
+    # a case may be added (a technique newly defined for a model: its pin is added to the file), never lost
+    assert sorted(set(want) - set(got)) == [], "model x technique cases were lost"
     changed = [k for k in want if got[k] != want[k]]
     assert changed == [], f"parameters changed for {changed}"

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shlex
@@ -25,14 +26,13 @@ from .core import DataSpec, UnifiedModel
 from .errors import CheckpointError, ConfigError, DataError, RunDirError
 from .recipes import RECIPES, known_keys, recipe_overrides
 from .registry import MODELS
-from .techniques import TECHNIQUES, apply_techniques
+from .techniques import TECHNIQUES, TechniqueRefused, apply_techniques
 from .train import checkpoint as ckpt
 from .train.config import TrainConfig
 from .train.loop import Trainer
 from .train.rundir import RunDir
 from .train.streams import Streams
 
-PAIRED = ("x_t",)  # streams that need a second (target) domain
 
 
 def build_model(name: str, model_config: Config | dict | None = None, *, spec: DataSpec,
@@ -42,7 +42,26 @@ def build_model(name: str, model_config: Config | dict | None = None, *, spec: D
     cfg = _as_config(entry.config, model_config, f"{name} model")
     model = entry.build(cfg, spec)
     tcfgs = {t: _as_config(TECHNIQUES.get(t).config, c, f"{t} technique") for t, c in (techniques or {}).items()}
-    return apply_techniques(model, tcfgs)
+    try:
+        return apply_techniques(model, tcfgs)
+    except TechniqueRefused as e:
+        where = [m for m, row in technique_matrix().items() if row[e.technique] is None]
+        raise ConfigError(f"{e}. It is defined for {', '.join(where) or 'no model'} "
+                          "(`unidgm models` prints the model × technique matrix)") from None
+
+
+_PROBE = DataSpec((1, 8, 8), 10)  # a shape every model accepts, to read the definitions off
+
+
+@functools.lru_cache(maxsize=1)
+def technique_matrix() -> dict[str, dict[str, str | None]]:
+    """{model: {technique: None where it applies, else the reason it does not}} over the registry's default
+    builds: what "one formulation" buys, read off the declared phases, never off model names."""
+    out = {}
+    for name in MODELS.names():
+        model = MODELS.get(name).build(MODELS.get(name).config(), _PROBE)
+        out[name] = {t: TECHNIQUES.get(t).build.refusal(model) for t in TECHNIQUES.names()}
+    return out
 
 
 def _as_config(cls, value, where: str) -> Config:
@@ -173,11 +192,11 @@ def prepare_run(settings: Settings, data_root=None, rank: int = 0, world_size: i
     spec = DataSpec(tuple(source.shape), source.num_classes)
     torch.manual_seed(cfg.seed)
     model = build_model(settings.model, settings.model_config, spec=spec, techniques=settings.techniques)
-    if any(s in model.streams for s in PAIRED) and target is None:
+    if model.paired and target is None:
         raise ConfigError(f"{settings.model} needs a pair of domains; valid --data: {', '.join(domain_pair_names())}")
     device = device_for(cfg)
     model.to(device)
-    needs_labels = "c" in model.streams
+    needs_labels = model.needs_labels
     if needs_labels and source.y is None:
         raise ConfigError(f"{settings.model} needs labels but {settings.data} has none")
     if model.binary_data:  # the data layer checks; the model only says what it needs
@@ -188,7 +207,7 @@ def prepare_run(settings: Settings, data_root=None, rank: int = 0, world_size: i
     mode = cfg.binarize if cfg.binarize != "auto" else ("dynamic" if model.binary_data and source.is_image else "none")
     x = source.x if mode != "fixed" else binarize(source.x, "fixed", seed=cfg.seed)
     sources = {}
-    if "x_u" in model.streams:
+    if model.semi_supervised:
         labelled, unlabelled = balanced_subset(source, cfg.n_labelled, cfg.seed)
         xl = labelled.x if mode != "fixed" else binarize(labelled.x, "fixed", seed=cfg.seed)
         xu = unlabelled.x if mode != "fixed" else binarize(unlabelled.x, "fixed", seed=cfg.seed + 1)

@@ -98,8 +98,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_models(args) -> int:
-    from .experiments.tables import models_table
+    from .experiments.tables import models_table, technique_matrix_table
     print(models_table())
+    print()
+    print(technique_matrix_table())
     return 0
 
 

@@ -24,6 +24,7 @@ def rule(default, check=None, why: str = "", help: str = ""):
 
 positive = (lambda v: v > 0, "must be > 0")
 non_negative = (lambda v: v >= 0, "must be >= 0")
+widths = (lambda v: all(h > 0 for h in v), "sizes must be > 0")  # MLP hidden layer sizes
 
 
 def one_of(*choices):

@@ -6,7 +6,6 @@ from torch import nn
 
 from unidgm.api import build_model
 from unidgm.core import DataSpec, GaussianEncoder, loss_from
-from unidgm.models.wake_sleep import wake, wake_q
 
 
 class Linear(nn.Module):
@@ -51,7 +50,7 @@ def test_wake_q_equals_hand_written_rws_on_the_same_draw():
     torch.manual_seed(1)
     model = build_model("wake_sleep", {"reweighted": True, "k": 5, "z_dim": 4, "hidden": (16,)}, spec=DataSpec((1, 8, 8)))
     x = torch.bernoulli(torch.full((6, 1, 8, 8), 0.3))
-    for objective, which in ((wake_q, 0), (wake, 1)):
+    for objective, which in ((model.phase("wake_q").objective, 0), (model.phase("wake").objective, 1)):
         torch.manual_seed(7)
         ours = loss_from(objective(model, {"x": x}))
         torch.manual_seed(7)
@@ -63,7 +62,7 @@ def test_wake_q_gradient_points_to_the_exact_posterior():
     model = linear_gaussian()
     x = torch.randn(64, 2) * 1.5
     torch.manual_seed(3)
-    loss = loss_from(wake_q(model, {"x": x}))
+    loss = loss_from(model.phase("wake_q").objective(model, {"x": x}))
     loss.backward()
     grad = model["encoder"].net.lin.weight.grad[0]  # the row giving q's mean from x
     # exact posterior N(μ, s²): s² = 1/(1 + Σ w_j²/σ_j²), μ = s² Σ w_j (x_j − b_j)/σ_j²

@@ -8,8 +8,6 @@ import torch
 from unidgm.api import build_model
 from unidgm.core import DataSpec, PerfectDiscriminator, loss_from
 from unidgm.errors import ConfigError
-from unidgm.registry import MODELS
-from unidgm.techniques import TECHNIQUES
 
 SPEC = DataSpec((1, 8, 8), 10)
 SMALL_GAN = {"z_dim": 4, "hidden": (16,), "arch": "mlp"}
@@ -48,7 +46,7 @@ def test_iw_weights_follow_the_discriminator_logits():
     torch.manual_seed(0)
     iw = build_model("gan", SMALL_GAN, spec=SPEC, techniques={"iw": {"k": 4}})
     obj, _, _ = _phase_loss_and_grads(iw, "theta", {"x": torch.rand(8, 1, 8, 8)})
-    logits = obj.aux["logit_fake"].detach().reshape(2, 4)
+    logits = obj.logit_fake.detach().reshape(2, 4)
     assert torch.allclose(obj.weight, (torch.softmax(logits, 1) * 4).reshape(8), atol=1e-6)
     assert not obj.weight.requires_grad
     s = torch.softmax(logits, 1)  # ESS per group = 1 / Σ s², as a fraction of k=4, averaged
@@ -57,7 +55,10 @@ def test_iw_weights_follow_the_discriminator_logits():
 
 def test_iw_cgan_normalises_the_weights_among_samples_of_the_same_label():
     """IW-CGAN: Eq. 16's k samples share one conditional, so the softmax runs within each label group."""
-    from unidgm.core import iw_weights_eq16_by_label
+    from unidgm.core import iw_weights_eq16
+
+    def iw_weights_eq16_by_label(logits, labels):
+        return iw_weights_eq16(logits, groups=labels)
     logits = torch.tensor([0.0, math.log(3.0), 5.0, 1.0, 1.0, -2.0])
     labels = torch.tensor([0, 0, 1, 2, 2, 2])
     w = iw_weights_eq16_by_label(logits, labels)
@@ -68,7 +69,7 @@ def test_iw_cgan_normalises_the_weights_among_samples_of_the_same_label():
     torch.manual_seed(0)
     cgan = build_model("cgan", SMALL_GAN, spec=SPEC, techniques={"iw": {}})
     obj, _, _ = _phase_loss_and_grads(cgan, "theta", {"x": torch.rand(8, 1, 8, 8), "c": torch.arange(8) % 10})
-    assert torch.allclose(obj.weight, iw_weights_eq16_by_label(obj.aux["logit_fake"], obj.aux["labels_fake"]))
+    assert torch.allclose(obj.weight, iw_weights_eq16_by_label(obj.logit_fake, obj.groups))
     with pytest.raises(ConfigError, match="conditional"):
         build_model("gan", SMALL_GAN, spec=SPEC, techniques={"iw": {"group": "label"}})
     with pytest.raises(ConfigError, match="iw.group=batch"):
@@ -147,10 +148,13 @@ def test_no_gradient_reaches_the_fixed_generated_samples():
     assert all(p.grad is None for p in aa["discriminator"].parameters())  # φ is not moved by the θ,η phase
 
 
-@pytest.mark.parametrize("tech,where", [("iw", {"gan", "cgan", "acgan", "infogan"}), ("aa", {"vae", "cvae", "svae"})])
-def test_techniques_apply_exactly_where_the_paper_says(tech, where):
-    entry = TECHNIQUES.get(tech).build
-    assert {m for m in MODELS.names() if entry.applies_to_name(m)} == where
+@pytest.mark.parametrize("tech,where", [
+    # IW on every Eq. 3 θ step over generated samples; AA on every Eq. 12 (or IWAE) phase weighted by q_*
+    ("iw", {"gan", "cgan", "acgan", "infogan", "bigan", "vaegan", "cyclegan", "ada", "aae"}),
+    ("aa", {"vae", "cvae", "svae", "iwae", "aae", "avb"})])
+def test_techniques_apply_exactly_where_the_maths_is_defined(tech, where):
+    from unidgm.api import technique_matrix
+    assert {m for m, row in technique_matrix().items() if row[tech] is None} == where
 
 
 def test_a_technique_where_it_does_not_apply_names_where_it_does():
@@ -164,16 +168,16 @@ def test_a_technique_where_it_does_not_apply_names_where_it_does():
 def test_iw_weights_only_the_adversarial_term_of_acgan_and_infogan(name):
     """Eq. 16 reweights ∇ log q^r_φ0(y|x_i); ACGAN's log q(c|x) and InfoGAN's log q_η(z|x) keep weight 1
     unless iw.terms=all."""
-    from unidgm.core import iw_weights_eq16, iw_weights_eq16_by_label
+    from unidgm.core import iw_weights_eq16
     torch.manual_seed(0)
     base = build_model(name, SMALL_GAN, spec=SPEC)
     batch = {"x": torch.rand(16, 1, 8, 8), "c": torch.arange(16) % 10}
     phase = "theta_eta" if name == "infogan" else "theta"
     b_obj, _, _ = _phase_loss_and_grads(base, phase, batch)
-    adv, aux = b_obj.aux["adversarial"], b_obj.value - b_obj.aux["adversarial"]
+    adv, aux = b_obj.adversarial, b_obj.value - b_obj.adversarial
     assert aux.abs().min() > 0  # the auxiliary term is there
-    w = (iw_weights_eq16_by_label(b_obj.aux["logit_fake"], b_obj.aux["labels_fake"]) if base.conditional
-         else iw_weights_eq16(b_obj.aux["logit_fake"]))
+    w = (iw_weights_eq16(b_obj.logit_fake, groups=b_obj.groups) if base.conditional
+         else iw_weights_eq16(b_obj.logit_fake))
     for terms, expected in (("adversarial", w * adv + aux), ("all", w * (adv + aux))):
         iw = build_model(name, SMALL_GAN, spec=SPEC, techniques={"iw": {"terms": terms}})
         iw.load_state_dict(base.state_dict())

@@ -16,12 +16,11 @@ an encoder trained against T can sharpen faster than T follows, and T then under
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
 from ..errors import ConfigError
 from .model import Match
-from .objectives import Objective, phi_objective_eq3, theta_objective_eq3
+from .objectives import Objective, objective, phi_step, theta_objective_eq3
 from .parts import GaussianEncoder, GaussianPrior
 
 TOOLS = ("kl", "adversarial", "reconstruction")
@@ -39,20 +38,22 @@ def check_tool(match: Match, tool: str, left_density: bool, right_density: bool,
     return Match(match.space, match.left, match.right, tool)
 
 
+@objective("eq3_phi")
 def code_phi_objective(model, batch) -> Objective:
     """Eq. 3 for the code-space discriminator ψ: prior codes (y=1) vs inferred codes (y=0), held fixed."""
     x = batch["x"]
     c = model.onehot(batch["c"], x.shape[0]) if model.conditional else None
-    with torch.no_grad():
-        z_q = model["encoder"].rsample(x, c)[0]
-    z_p = model["prior"].sample(x.shape[0])
     d = model["code_discriminator"]
     cond_x = x if d.joint else None
-    return phi_objective_eq3(d(z_p, cond_x), d(z_q, cond_x))
+
+    def draw():
+        z_q = model["encoder"].rsample(x, c)[0]  # drawn before the prior's codes, as always (the RNG order)
+        return (model["prior"].sample(x.shape[0]), cond_x), (z_q, cond_x)
+    return phi_step(d, draw)
 
 
 def code_match_cost(model, x: Tensor, z: Tensor, mean: Tensor | None, log_var: Tensor | None, tool: str,
-                    form: str | None = None) -> tuple[Tensor, dict]:
+                    form: str | None = None, *, with_logit: bool = False):
     """The per-example cost that pulls q_η(z|x) towards p(z), to *subtract* from the reconstruction term.
 
     kl: KL(q_η(z|x) ‖ p(z)), closed form for a Gaussian encoder and prior. adversarial: Eq. 3's
@@ -61,17 +62,27 @@ def code_match_cost(model, x: Tensor, z: Tensor, mean: Tensor | None, log_var: T
     discriminator: a joint T(x, z) estimates the per-example ratio log p(z)/q_η(z|x) ('ratio'), a
     code-only q_ψ(y|z) plays a GAN against the aggregate posterior ('gan'). Returned as a cost, not
     a value, so that the hot path (the VAE's KL) adds no negations in forward or backward.
+    ``with_logit``: also return the code discriminator's logit on the inferred codes (None for kl), the
+    generated-sample logits that importance weighting (Eq. 16) reweights in the AAE's code-space game.
     """
     if tool == "kl":
         if mean is None or not isinstance(model["prior"], GaussianPrior):
             raise ConfigError("match.z=kl needs a Gaussian encoder and prior; use match.z=adversarial")
-        return GaussianEncoder.kl_to_standard_normal(mean, log_var), {}  # elbo_eq12 logs it as kl_z
+        out = GaussianEncoder.kl_to_standard_normal(mean, log_var), {}  # elbo_eq12 logs it as kl_z
+        return (*out, None) if with_logit else out
     d = model["code_discriminator"]
     logit = d(z, x if d.joint else None)
-    if (form or ("ratio" if d.joint else "gan")) == "ratio":
-        return -logit, {"kl_z_adversarial": (-logit).mean().detach()}
-    term = theta_objective_eq3(logit).value
-    return -term, {"log_qr_psi_z": term.mean().detach(), "kl_z_adversarial": (-logit).mean().detach()}
+    if code_form(d, form) == "ratio":
+        out = -logit, {"kl_z_adversarial": (-logit).mean().detach()}
+    else:
+        term = theta_objective_eq3(logit).value
+        out = -term, {"log_qr_psi_z": term.mean().detach(), "kl_z_adversarial": (-logit).mean().detach()}
+    return (*out, logit) if with_logit else out
+
+
+def code_form(code_discriminator, form: str | None = None) -> str:
+    """'ratio' (a joint T(x, z) estimating the per-example KL) or 'gan' (a code-only adversary, the AAE)."""
+    return form or ("ratio" if code_discriminator.joint else "gan")
 
 
 def elbo_T(model, x: Tensor, c: Tensor | None = None) -> Tensor:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Callable
 
 import torch
@@ -17,51 +17,53 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError, DataError
-from .objectives import Objective
+from .likelihood import importance_sampled_log_likelihood
+from .objectives import EQUATIONS, Objective, PhaseObjective
 from .parts import ExplicitGenerator, GaussianEncoder, GaussianPrior, ImplicitGenerator, Part
 
 Batch = dict[str, Tensor]
+ADAM_BETAS = (0.9, 0.999)  # Adam's own defaults: likelihood-trained phases
+ADVERSARY_BETAS = (0.5, 0.999)  # Radford et al.: both players of an adversarial game
 
-# What each phase role optimises, and the KL it minimises (Table 1, Lemma 1, Lemma 2, Eq. 14).
-ROLES: dict[str, tuple[str, str]] = {
-    "eq3_phi": ("Eq. 3 (φ): max E_{p_θ(x|y)p(y)}[log q_φ(y|x)]", ""),
-    "eq3_theta": ("Eq. 3 (θ): max E_{p_θ(x|y)p(y)}[log q^r_φ(y|x)]", "KL(p_θ(x|y) ‖ q^r(x|y)) − JSD (Lemma 1)"),
-    "eq9_phi": ("Eq. 9 (φ): max E[log q_η(z|x,y) q_φ(y|x)]", ""),
-    "eq9_theta": ("Eq. 9 (θ,η): max E[log q_η(z|x,y) q^r_φ(y|x)]", "KL(p_θ(x|y) ‖ q^r(x|z,y)) (Lemma 1 with codes)"),
-    "eq12": ("Eq. 12: max E[log p_θ(x|z,y)] − KL(q_η(z|x,y) q^r(y|x) ‖ p(z|y)p(y))",
-             "KL(q_η(z|x,y) q^r_*(y|x) ‖ p_θ(z,y|x)) (Lemma 2)"),
-    "iwae": ("IWAE: max log 1/k Σ_i p_θ(x,z_i)/q_η(z_i|x)", "KL to p_θ(z|x) of the k-sample proposal"),
-    "eq14_wake": ("Eq. 14 wake: max_θ E_{q_λ(h|x)p_data(x)}[log p_θ(x|h)]", "KL(q_λ(h|x)p_data(x) ‖ p_θ(x,h))"),
-    "eq14_sleep": ("Eq. 14 sleep: max_λ E_{p_θ(x|h)p(h)}[log q_λ(h|x)]", "KL(p_θ(x,h) ‖ q_λ(h|x)p(x))"),
-    "rws_wake_q": ("reweighted wake-q: max_λ Σ_i w̃_i log q_λ(h_i|x), h_i ~ q_λ(h|x)", "KL(p_θ(h|x) ‖ q_λ(h|x))"),
-    "task": ("supervised task loss on labelled (source) data", ""),
-    "cycle": ("cycle reconstruction −‖G'(G(x)) − x‖₁", ""),
-    "recon": ("reconstruction E_{q_η(z|x)}[log p_θ(x|z)]", ""),
-}
 
+def adam(lr: float, adversarial: bool = False) -> dict:
+    """A phase's optimiser settings: Adam at ``lr``, with β1 = 0.5 in adversarial games (Radford et al. 2016)."""
+    return {"lr": lr, "betas": ADVERSARY_BETAS if adversarial else ADAM_BETAS}
 
 @dataclass
 class Phase:
-    """One update: maximise ``objective(model, batch)`` in the parameters of ``parts`` every ``every`` steps."""
+    """One update: maximise ``objective(model, batch)`` in the parameters of ``parts`` every ``every`` steps.
+
+    The objective declares what the phase computes (:class:`PhaseObjective`): its equations — the phase's
+    role, for ``explain`` and Table 1 — the examples its values range over, and the fields techniques may read.
+    """
 
     name: str
     parts: tuple[str, ...]
-    objective: Callable[["UnifiedModel", Batch], Objective]
-    role: str | tuple[str, ...]
+    objective: PhaseObjective
     every: int = 1
-    optim: dict = field(default_factory=lambda: {"lr": 1e-3, "betas": (0.9, 0.999)})
+    optim: dict = field(default_factory=lambda: adam(1e-3))
     repeat: int = 1  # updates per step when it runs (an adversary that must keep up with its opponent)
-    over: str = "real"  # the examples its per-example values range over: 'real', 'fake' or 'both'
     note: str = ""  # what a technique changed in it, shown by explain()
 
     def __post_init__(self):
-        self.roles = (self.role,) if isinstance(self.role, str) else tuple(self.role)
-        bad = [r for r in self.roles if r not in ROLES]
-        if bad:
-            raise ValueError(f"unknown phase role(s) {bad}; valid: {', '.join(ROLES)}")
+        if not isinstance(self.objective, PhaseObjective):
+            raise TypeError(f"phase {self.name!r}: its objective must declare its equations; wrap "
+                            f"{getattr(self.objective, '__name__', self.objective)!r} with "
+                            "unidgm.core.objective('eq12') (or PhaseObjective(fn, 'eq12'))")
+
+    @property
+    def roles(self) -> tuple[str, ...]:
+        """The equations this phase computes (keys of :data:`EQUATIONS`)."""
+        return self.objective.equations
+
+    @property
+    def over(self) -> str:
+        """The examples its per-example values range over: 'real', 'fake' or 'both'."""
+        return self.objective.over
 
     def describe(self) -> str:
-        return " + ".join(ROLES[r][0] for r in self.roles) + (f"; {self.note}" if self.note else "")
+        return " + ".join(EQUATIONS[r].formula for r in self.roles) + (f"; {self.note}" if self.note else "")
 
 
 @dataclass(frozen=True)
@@ -148,6 +150,49 @@ class UnifiedModel(nn.Module):
         for t in self.parameters():
             return t.device
         return torch.device("cpu")
+
+    # --- what the model trains on and what it can be asked: declared here, read by api, eval and experiments ---
+    @property
+    def needs_labels(self) -> bool:
+        """It trains on labels (stream ``c``)."""
+        return "c" in self.streams
+
+    @property
+    def semi_supervised(self) -> bool:
+        """It trains on labelled examples plus an unlabelled stream ``x_u`` (M2)."""
+        return "x_u" in self.streams
+
+    @property
+    def paired(self) -> bool:
+        """It trains on two domains, the second as stream ``x_t`` (ADA, CycleGAN): one data set is not enough."""
+        return "x_t" in self.streams
+
+    @property
+    def bound_needs_labels(self) -> bool:
+        """Its ELBO and likelihood condition on the labels (CVAE); M2's sum them out under q(c|x)."""
+        return self.conditional and "elbo" not in self.methods
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What evaluation may ask of this model, read off its parts and methods (never by trying):
+        elbo, log_likelihood (importance weights), elbo_T (a critic's estimate), sample, ais (sampling from
+        a prior with a density), classify, translate."""
+        caps = set()
+        if "elbo" in self.methods or self._explicit():
+            caps.add("elbo")
+        if "log_weights" in self.methods or self._explicit():
+            caps.add("log_likelihood")
+        if self.has("code_discriminator") and getattr(self.parts["code_discriminator"], "joint", False):
+            caps.add("elbo_T")
+        if self.has("prior") and (self.has("generator") or self.has("decoder")):
+            caps.add("sample")
+            if hasattr(self.parts["prior"], "log_prob") and not self.paired:
+                caps.add("ais")
+        if "classify" in self.methods or (self.has("classifier") and not self.paired):
+            caps.add("classify")
+        if "translate" in self.methods:
+            caps.add("translate")
+        return frozenset(caps)
 
     # --- labels ----------------------------------------------------------------------------
     def onehot(self, labels: Tensor | None, n: int) -> Tensor | None:
@@ -300,7 +345,6 @@ class UnifiedModel(nn.Module):
     def log_likelihood(self, x: Tensor, k: int = 1000, labels: Tensor | None = None, chunk: int = 500,
                        progress: bool = False) -> Tensor:
         """Importance-sampled log p(x) ≈ log 1/k Σ_i p(x,z_i)/q(z_i|x), k samples in bounded-memory chunks."""
-        from ..eval.likelihood import importance_sampled_log_likelihood
         self._check_labels(labels, self._check_x(x, "log_likelihood").shape[0])
         if labels is None:
             return importance_sampled_log_likelihood(self.log_weights, x, k=k, chunk=chunk, progress=progress)
@@ -312,6 +356,11 @@ class UnifiedModel(nn.Module):
                                                          progress=progress))
         return torch.cat(out)
 
+    def _explicit(self) -> bool:
+        """Encoder and prior with densities, and a decoder: a closed-form ELBO and importance weights."""
+        return (self.has("encoder") and self.has("decoder") and self.has("prior")
+                and isinstance(self.parts["prior"], GaussianPrior) and isinstance(self.parts["encoder"], GaussianEncoder))
+
     def _need_explicit(self):
         if not (self.has("encoder") and self.has("decoder") and isinstance(self.parts["prior"], GaussianPrior)):
             raise NotImplementedError(f"{self.name} is not an explicit model: it has no ELBO or likelihood")
@@ -321,7 +370,7 @@ class UnifiedModel(nn.Module):
 
     # --- Table 1 and explain, generated from the declarations ------------------------------
     def kl_minimised(self) -> list[str]:
-        return [ROLES[r][1] for ph in self.phases for r in ph.roles if ROLES[r][1]]
+        return [EQUATIONS[r].kl for ph in self.phases for r in ph.roles if EQUATIONS[r].kl]
 
     def _column(self, names: tuple[str, ...]) -> str:
         for n in names:
@@ -337,7 +386,7 @@ class UnifiedModel(nn.Module):
         kls = list(dict.fromkeys(self.kl_minimised()))
         return {**self.meaning,
                 "p_θ(x|y)": self._column(("generator", "decoder", "features")),
-                "q_φ(y|x)": self._column(("discriminator", "q_star", "domain_discriminator")),
+                "q_φ(y|x)": self._column(("discriminator",)),
                 "q_η(z|x,y)": self._column(("encoder", "recogniser", "classifier")),
                 "KL minimised": "; ".join(kls) or "—"}
 
@@ -358,7 +407,3 @@ class UnifiedModel(nn.Module):
                 lines.append(f"  {m.space:<4} {m.left} ~ {m.right}: {m.tool}")
         lines.append("KL minimised: " + ("; ".join(dict.fromkeys(self.kl_minimised())) or "—"))
         return "\n".join(lines)
-
-
-def rename_phase(phase: Phase, **changes) -> Phase:
-    return replace(phase, **changes)

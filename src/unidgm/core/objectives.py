@@ -9,7 +9,8 @@ and the sign flip happen in one place, :func:`loss_from`. Convention everywhere:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -20,13 +21,29 @@ from ..errors import ConfigError
 
 @dataclass
 class Objective:
-    """Per-example values to maximise, their weights and named terms to log."""
+    """Per-example values to maximise, their weights and named terms to log — and the declared fields a
+    technique may read (set by the objectives that have them, ``None`` elsewhere; see :data:`FIELDS`).
+
+    Fields for importance weighting (Eq. 16), on the m generated samples of an Eq. 3 θ step:
+    ``logit_fake`` [m] D's logits of q_φ(y=1|x_i); ``groups`` [m] the distribution each sample was drawn
+    from (the label of a conditional generator, the direction of a translator), None for one;
+    ``adversarial`` [m] the Eq. 3 term log q^r_φ(y=0|x_i) where ``value`` holds more than it (ACGAN's
+    log q(c|x), InfoGAN's log q_η(z|x), a reconstruction), None when the samples' entries are that term
+    alone; ``fake_at`` [m] the entry of ``value`` each sample's term is part of, None for entry i.
+    Fields for adversary activation (Eq. 17), on an Eq. 12 step: ``is_real`` [n] 1 for real examples and
+    0 for generated ones, ``q_r_y0`` [n] their weights q^r(y=0|x) before any normalisation.
+    """
 
     value: Tensor
     weight: Tensor | None = None
     terms: dict[str, Tensor] = field(default_factory=dict)
     normaliser: float | None = None  # divide the weighted sum by this; default: len(value)
-    aux: dict[str, Tensor] = field(default_factory=dict)  # per-example tensors techniques read (logits)
+    logit_fake: Tensor | None = None
+    groups: Tensor | None = None
+    adversarial: Tensor | None = None
+    fake_at: Tensor | None = None
+    is_real: Tensor | None = None
+    q_r_y0: Tensor | None = None
 
     def __add__(self, other: "Objective") -> "Objective":
         """Sum of two objectives over the same examples (e.g. task loss plus Eq. 3 term)."""
@@ -46,6 +63,89 @@ class Objective:
         for o in objectives:
             terms.update(o.terms)
         return Objective(values, weights, terms)
+
+
+# what a technique may read from an Objective: every field but the four every objective has
+FIELDS = frozenset(f.name for f in fields(Objective)) - {"value", "weight", "terms", "normaliser"}
+
+
+@dataclass(frozen=True)
+class Equation:
+    """What a phase optimises: the paper's formula, and the KL it minimises (Table 1, Lemma 1, Lemma 2, Eq. 14)."""
+
+    key: str
+    formula: str
+    kl: str = ""
+
+
+EQUATIONS = {e.key: e for e in (
+    Equation("eq3_phi", "Eq. 3 (φ): max E_{p_θ(x|y)p(y)}[log q_φ(y|x)]"),
+    Equation("eq3_theta", "Eq. 3 (θ): max E_{p_θ(x|y)p(y)}[log q^r_φ(y|x)]", "KL(p_θ(x|y) ‖ q^r(x|y)) − JSD (Lemma 1)"),
+    Equation("eq9_phi", "Eq. 9 (φ): max E[log q_η(z|x,y) q_φ(y|x)]"),
+    Equation("eq9_theta", "Eq. 9 (θ,η): max E[log q_η(z|x,y) q^r_φ(y|x)]",
+             "KL(p_θ(x|y) ‖ q^r(x|z,y)) (Lemma 1 with codes)"),
+    Equation("eq12", "Eq. 12: max E[log p_θ(x|z,y)] − KL(q_η(z|x,y) q^r(y|x) ‖ p(z|y)p(y))",
+             "KL(q_η(z|x,y) q^r_*(y|x) ‖ p_θ(z,y|x)) (Lemma 2)"),
+    Equation("iwae", "IWAE: max log 1/k Σ_i p_θ(x,z_i)/q_η(z_i|x)", "KL to p_θ(z|x) of the k-sample proposal"),
+    Equation("eq14_wake", "Eq. 14 wake: max_θ E_{q_λ(h|x)p_data(x)}[log p_θ(x|h)]", "KL(q_λ(h|x)p_data(x) ‖ p_θ(x,h))"),
+    Equation("eq14_sleep", "Eq. 14 sleep: max_λ E_{p_θ(x|h)p(h)}[log q_λ(h|x)]", "KL(p_θ(x,h) ‖ q_λ(h|x)p(x))"),
+    Equation("rws_wake_q", "reweighted wake-q: max_λ Σ_i w̃_i log q_λ(h_i|x), h_i ~ q_λ(h|x)", "KL(p_θ(h|x) ‖ q_λ(h|x))"),
+    Equation("task", "supervised task loss on labelled (source) data"),
+    Equation("cycle", "cycle reconstruction −‖G'(G(x)) − x‖₁"),
+    Equation("recon", "reconstruction E_{q_η(z|x)}[log p_θ(x|z)]"),
+)}
+
+OVER = ("real", "fake", "both")
+
+
+class PhaseObjective:
+    """A phase's body ``fn(model, batch) -> Objective`` and what it declares: the equations it computes (the
+    phase's role, for ``explain`` and Table 1), the :data:`FIELDS` it sets, the examples its values range over
+    ('real', 'fake' or 'both'), whether it reads ``model.kl_weight`` (a KL warm-up), and whether it takes
+    generated examples (``fn(model, batch, generated)``, the hook of Eq. 17). Config values are bound into
+    ``fn`` when the model is built, so a body reads none at run time."""
+
+    def __init__(self, fn: Callable, equations: str | tuple[str, ...], *, provides: tuple[str, ...] = (),
+                 over: str = "real", anneals_kl: bool = False, takes_generated: bool = False):
+        self.fn = fn
+        self.equations = (equations,) if isinstance(equations, str) else tuple(equations)
+        bad = [e for e in self.equations if e not in EQUATIONS]
+        if bad:
+            raise ValueError(f"unknown equation(s) {bad}; known: {', '.join(EQUATIONS)}")
+        unknown = set(provides) - FIELDS
+        if unknown:
+            raise ValueError(f"{fn.__name__} provides {sorted(unknown)}, which Objective does not declare "
+                             f"({', '.join(sorted(FIELDS))})")
+        if over not in OVER:
+            raise ValueError(f"over={over!r}: one of {OVER}")
+        self.provides, self.over = frozenset(provides), over
+        self.anneals_kl, self.takes_generated = anneals_kl, takes_generated
+        self.__name__, self.__doc__ = fn.__name__, fn.__doc__
+
+    def __call__(self, model, batch, generated=None) -> "Objective":
+        return self.fn(model, batch, generated) if generated is not None else self.fn(model, batch)
+
+    def derive(self, fn: Callable, **changes) -> "PhaseObjective":
+        """The same declarations around a new body (a technique's wrapper), with ``changes`` applied."""
+        kw = dict(provides=tuple(self.provides), over=self.over, anneals_kl=self.anneals_kl,
+                  takes_generated=self.takes_generated)
+        return PhaseObjective(fn, changes.pop("equations", self.equations), **{**kw, **changes})
+
+    def __repr__(self) -> str:
+        return f"PhaseObjective({self.__name__}, {'+'.join(self.equations)})"
+
+
+def objective(equations: str | tuple[str, ...], **declared):
+    """Decorator: ``@objective("eq3_phi")`` makes a function a :class:`PhaseObjective`."""
+    return lambda fn: PhaseObjective(fn, equations, **declared)
+
+
+@dataclass
+class Generated:
+    """Examples drawn from the current model and held fixed as data (Eq. 17), with the labels they were drawn under."""
+
+    x: Tensor
+    labels: Tensor | None = None
 
 
 def loss_from(objective: Objective) -> Tensor:
@@ -106,6 +206,14 @@ def theta_objective_eq3(logit_real_on_fake: Tensor, logit_real_on_real: Tensor |
     return Objective(torch.cat([on_real, on_fake]), terms=terms)
 
 
+def phi_step(discriminator, draw: Callable[[], tuple[tuple, tuple]]) -> Objective:
+    """Eq. 3 for φ as every adversary's update runs it: ``draw()`` gives the discriminator's inputs for real and
+    generated examples, computed without gradient (the opponents are held fixed), then φ recognises y on both."""
+    with torch.no_grad():
+        real, fake = draw()
+    return phi_objective_eq3(discriminator(*real), discriminator(*fake))
+
+
 def infogan_objective_eq9(adversarial: Objective, log_q_eta_z: Tensor) -> Objective:
     """Eq. 9: reconstruct the code z as well as y: log q_η(z|x,y) + log q_φ(y|x) (or q^r_φ for θ).
 
@@ -157,6 +265,13 @@ def wake_objective_eq14(log_p_x_given_h: Tensor) -> Objective:
     return Objective(log_p_x_given_h, terms={"wake_log_p_x_given_h": log_p_x_given_h.mean().detach()})
 
 
+def rws_wake_q_objective(log_q_h_given_x: Tensor, weights: Tensor) -> Objective:
+    """Reweighted wake-q (Bornschein & Bengio 2015): max_λ Σ_i w̃_i log q_λ(h_i|x), h_i ~ q_λ(h|x), with the
+    normalised importance weights w̃_i [k, batch] held fixed — the sleep phase's KL turned around, KL(p_θ(h|x) ‖ q_λ(h|x))."""
+    value = (weights * log_q_h_given_x).sum(0)
+    return Objective(value, terms={"wake_q_log_q": value.mean().detach()})
+
+
 def sleep_objective_eq14(log_q_h_given_x: Tensor) -> Objective:
     """Eq. 14, sleep: max_λ E_{p_θ(x|h)p(h)}[log q_λ(h|x)] on dreamed pairs (h, x)."""
     return Objective(log_q_h_given_x, terms={"sleep_log_q_h_given_x": log_q_h_given_x.mean().detach()})
@@ -164,38 +279,31 @@ def sleep_objective_eq14(log_q_h_given_x: Tensor) -> Objective:
 
 # --- transferred techniques (Sec. 4) -----------------------------------------------------------
 
-def iw_weights_eq16(logit_real_on_fake: Tensor, k: int | None = None) -> Tensor:
-    """Eq. 16: w̃_i ∝ q^r_φ0(y|x_i)/q_φ0(y|x_i) normalised over groups of k generated samples.
+def iw_weights_eq16(logit_real_on_fake: Tensor, k: int | None = None, groups: Tensor | None = None) -> Tensor:
+    """Eq. 16: w̃_i ∝ q^r_φ0(y|x_i)/q_φ0(y|x_i) normalised over each group of generated samples.
 
-    For y=0, w_i = D(x_i)/(1−D(x_i)) = exp(logit D(x_i)), so w̃ is a softmax of the logits per
-    group, computed in log space and held constant in the gradient. Returned scaled by k so that
-    uniform weights are exactly 1 (the base GAN) and the mean loss keeps its scale.
+    For y=0, w_i = D(x_i)/(1−D(x_i)) = exp(logit D(x_i)), so w̃ is a softmax of the logits within a group,
+    computed in log space and held constant in the gradient; scaled by the group's size so that uniform
+    weights are exactly 1 (the base GAN) and the mean loss keeps its scale. A group is what the k samples of
+    Eq. 15 share, one p_θ(x|y): ``groups`` gives each sample's group id (the label a conditional generator
+    drew it under); without it, consecutive blocks of ``k`` samples (None: the whole batch) form the groups.
     """
     logits = logit_real_on_fake.detach()
     n = logits.shape[0]
-    k = n if k is None else k
-    if k < 1 or n % k:
-        raise ConfigError(f"IW group size k={k} must divide the batch of {n} generated samples: "
-                          "choose a k that divides batch_size")
-    grouped = logits.reshape(n // k, k)
-    return (torch.softmax(grouped, dim=1) * k).reshape(n)
-
-
-def iw_weights_eq16_by_label(logit_real_on_fake: Tensor, labels: Tensor) -> Tensor:
-    """Eq. 16 for a conditional generator: the weights normalised among the samples generated under the
-    same label — the k samples of Eq. 15 share one conditional p_θ(x|y, c), as IWAE's share one x.
-
-    Softmax of the logits within each label group (log space), scaled by the group's size so that
-    uniform logits give exactly 1 (the base CGAN); held constant in the gradient.
-    """
-    logits, labels = logit_real_on_fake.detach(), labels.long()
-    groups = int(labels.max()) + 1
-    top = torch.full((groups,), -torch.inf, dtype=logits.dtype, device=logits.device)
-    top = top.scatter_reduce(0, labels, logits, reduce="amax")
-    e = torch.exp(logits - top[labels])
-    total = torch.zeros(groups, dtype=logits.dtype, device=logits.device).index_add_(0, labels, e)
-    count = torch.bincount(labels, minlength=groups).to(logits.dtype)
-    return e / total[labels] * count[labels]
+    if groups is None:  # equal consecutive blocks: one softmax per row of a [n/k, k] view
+        k = n if k is None else k
+        if k < 1 or n % k:
+            raise ConfigError(f"IW group size k={k} must divide the batch of {n} generated samples: "
+                              "choose a k that divides batch_size")
+        return (torch.softmax(logits.reshape(n // k, k), dim=1) * k).reshape(n)
+    ids = groups.long()
+    count_groups = int(ids.max()) + 1
+    top = torch.full((count_groups,), -torch.inf, dtype=logits.dtype, device=logits.device)
+    top = top.scatter_reduce(0, ids, logits, reduce="amax")
+    e = torch.exp(logits - top[ids])
+    total = torch.zeros(count_groups, dtype=logits.dtype, device=logits.device).index_add_(0, ids, e)
+    count = torch.bincount(ids, minlength=count_groups).to(logits.dtype)
+    return e / total[ids] * count[ids]
 
 
 def aa_weights_eq17(logit_real: Tensor) -> Tensor:

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .objectives import log_q, log_q_reversed
+from .objectives import aa_weights_eq17
 
 LOG_2PI = math.log(2 * math.pi)
 
@@ -148,7 +148,8 @@ class ExplicitGenerator(Part):
 class Discriminator(Part):
     """q_φ(y|x), with q_φ(y=1|x) = D_φ(x) given by its logit. ``aux_classes`` adds a class head (ACGAN).
 
-    `reversed()` is q^r_φ(y|x) = q_φ(1−y|x) (Eq. 2): the swap that makes the game adversarial.
+    Its reverse q^r_φ(y|x) = q_φ(1−y|x) (Eq. 2), the swap that makes the game adversarial, is
+    :func:`~unidgm.core.objectives.log_q_reversed` of the same logit.
     """
 
     symbol, equation, description = "q_φ(y|x)", "Eq. 1", "discriminator D_φ(x)"
@@ -165,36 +166,10 @@ class Discriminator(Part):
         out = self.net(x, c)
         return out[:, 0], (out[:, 1:] if self.aux_classes else None)
 
-    def log_prob(self, y: int | Tensor, x: Tensor, c: Tensor | None = None) -> Tensor:
-        return log_q(self(x, c), y)
-
-    def reversed(self) -> "ReversedDiscriminator":
-        return ReversedDiscriminator(self)
-
     def q_r_y0(self, x: Tensor, c: Tensor | None = None, is_real: Tensor | None = None) -> Tensor:
         """q^r_φ(y=0|x) = D_φ(x), held fixed: the weight of each example in Eq. 17."""
-        with torch.no_grad():
-            return torch.sigmoid(self(x, c))
-
-
-class ReversedDiscriminator(nn.Module):
-    """q^r_φ(y|x) = q_φ(1−y|x), sharing the parameters of the discriminator it reverses."""
-
-    symbol = "q^r_φ(y|x)"
-
-    def __init__(self, q: Discriminator):
-        super().__init__()
-        self.q = q
-
-    def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:
-        """Logit of q^r_φ(y=1|x) = −logit of q_φ(y=1|x)."""
-        return -self.q(x, c)
-
-    def log_prob(self, y: int | Tensor, x: Tensor, c: Tensor | None = None) -> Tensor:
-        return log_q_reversed(self.q(x, c), y)
-
-    def reversed(self) -> Discriminator:
-        return self.q
+        with torch.no_grad():  # a weight, not a path for gradients: no graph through D
+            return aa_weights_eq17(self(x, c))
 
 
 class PerfectDiscriminator(Part):

@@ -11,7 +11,7 @@ from .ais import ais, ais_report, bdmc, beta_schedule
 from .accuracy import classification_accuracy, domain_adaptation_report
 from .classifier import (DomainClassifier, FeatureExtractor, MLPClassifier, build_classifier, get_classifier,
                          train_classifier)
-from .likelihood import elbo_estimate, importance_sampled_log_likelihood
+from ..core.likelihood import elbo_estimate, importance_sampled_log_likelihood
 from .modes import mode_metrics
 from .scores import (classifier_fid, classifier_inception_score, conditional_accuracy, feature_statistics,
                      frechet_distance, inception_fid, inception_score)

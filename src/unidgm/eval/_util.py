@@ -8,20 +8,8 @@ from typing import Callable
 import numpy as np
 import torch
 
-from unidgm.errors import ConfigError, DataError
-
-
-def as_tensor(x, name: str) -> torch.Tensor:
-    """``x`` (tensor or array) as a float tensor; DataError if it is not numeric or has NaN/inf."""
-    if isinstance(x, np.ndarray):
-        x = torch.from_numpy(np.ascontiguousarray(x))
-    if not isinstance(x, torch.Tensor):
-        raise DataError(f"{name} must be a torch.Tensor or numpy array, got {type(x).__name__}; convert it first.")
-    if not torch.is_floating_point(x):
-        x = x.float()
-    if x.numel() and not bool(torch.isfinite(x).all()):
-        raise DataError(f"{name} contains NaN or inf values; drop or fix those examples before evaluating.")
-    return x
+from unidgm.checks import as_tensor, check_positive_int  # noqa: F401  (re-exported for the metrics)
+from unidgm.errors import DataError
 
 
 def as_labels(y, name: str, n: int) -> torch.Tensor:
@@ -36,13 +24,6 @@ def as_labels(y, name: str, n: int) -> torch.Tensor:
     if y.numel() != n:
         raise DataError(f"{name} has {y.numel()} labels but there are {n} examples; pass one label per example.")
     return y
-
-
-def check_positive_int(value, name: str) -> int:
-    """``value`` as a positive int, or ConfigError."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ConfigError(f"{name} must be a positive integer, got {value!r}.")
-    return int(value)
 
 
 def module_device(module) -> torch.device:

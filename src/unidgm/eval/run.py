@@ -26,44 +26,20 @@ def writable_cache(data_root=None) -> Path:
     return Path(os.environ.get("UNIDGM_CACHE", Path.home() / ".cache" / "unidgm"))
 
 
-def has_elbo(model, x: torch.Tensor) -> bool:
-    """Whether ``model.elbo`` works on examples like ``x``: an implicit prior (AAE) has no ELBO, so probe
-    rather than assume."""
-    if not (model.has("decoder") and model.has("encoder") or "elbo" in model.methods):
-        return False
-    try:
-        with torch.no_grad():
-            model.elbo(x[:2].to(model.device))
-        return True
-    except NotImplementedError:
-        return False
-
-
 def applicable(model, test) -> list[str]:
-    """The metric families that make sense for this model on this data."""
-    out = []
-    explicit = model.has("decoder") and model.has("encoder") or "elbo" in model.methods
-    if explicit:
-        if has_elbo(model, test.x):
-            out.append("elbo")
-        try:
-            model.log_weights(test.x[:2].to(model.device), 1)
-            out.append("log_likelihood")
-        except (NotImplementedError, TypeError, AttributeError):
-            pass
-    if model.has("code_discriminator") and getattr(model["code_discriminator"], "joint", False):
+    """The metric families that make sense for this model on this data (its declared capabilities)."""
+    caps = model.capabilities
+    out = [m for m in ("elbo", "log_likelihood") if m in caps]
+    if "elbo_T" in caps:
         out.append("elbo_T")  # the critic's estimate (AVB, match.z=adversarial): named apart from any bound
-    can_sample = model.has("prior") and (model.has("generator") or model.has("decoder"))
-    if can_sample and hasattr(model["prior"], "log_prob") and "x_t" not in model.streams:
+    if "ais" in caps:
         out.append("ais")
-    if can_sample and test.is_image and test.y is not None:
+    if "sample" in caps and test.is_image and test.y is not None:
         out += ["inception_score", "fid"] + (["cond_accuracy"] if model.conditional else [])
-    if can_sample and test.modes is not None:
+    if "sample" in caps and test.modes is not None:
         out.append("modes")
-    if model.has("classifier") and "x_t" not in model.streams and test.y is not None:
-        out.append("ssl_accuracy")
-    if "x_t" in model.streams and "classify" in model.methods:
-        out.append("da_accuracy")
+    if "classify" in caps and (model.paired or test.y is not None):
+        out.append("da_accuracy" if model.paired else "ssl_accuracy")
     return out
 
 
@@ -163,7 +139,7 @@ def _evaluate_run(run_dir, metrics: list[str] | None = None, *, data_root=None, 
     x_test, binarisation = test_inputs(model, test.x, seed)
     # a conditional model's bound and likelihood are log p(x|c) with the true test labels (the SVAE sums c
     # out itself); both metrics condition alike, so that log p(x|c) ≥ ELBO compares like with like
-    labels = test.y if model.conditional and "elbo" not in model.methods and test.y is not None else None
+    labels = test.y if model.bound_needs_labels and test.y is not None else None
     with torch.no_grad():
         if "elbo" in wanted:
             vals = torch.cat([model.elbo(x_test[i:i + 500], None if labels is None else labels[i:i + 500])

@@ -20,7 +20,7 @@ import torch
 
 from ..errors import ConfigError
 from .accuracy import classification_accuracy
-from .run import has_elbo, test_inputs  # test_inputs: the final evaluation's fixed binarisation
+from .run import test_inputs  # test_inputs: the final evaluation's fixed binarisation
 from .scores import classifier_inception_score, conditional_accuracy
 
 VAL_BATCH = 500
@@ -28,15 +28,15 @@ VAL_BATCH = 500
 
 def selectable(model, val) -> list[str]:
     """The selection metrics that apply to ``model`` validated on ``val`` (a Dataset), best first."""
-    if "x_t" in model.streams:
-        return ["da_accuracy"] if "classify" in model.methods and val.y is not None else []
+    caps = model.capabilities
+    if model.paired:
+        return ["da_accuracy"] if "classify" in caps and val.y is not None else []
     out = []
-    if model.has("classifier") and val.y is not None:
+    if "classify" in caps and val.y is not None:
         out.append("ssl_accuracy")
-    if has_elbo(model, val.x):
+    if "elbo" in caps:
         out.append("elbo")
-    samples = model.has("prior") and (model.has("generator") or model.has("decoder"))
-    if samples and val.is_image and val.y is not None:
+    if "sample" in caps and val.is_image and val.y is not None:
         out += (["cond_accuracy"] if model.conditional else []) + ["inception_score"]
     return out
 
@@ -61,7 +61,7 @@ def make_validator(model, metric: str, val, *, classifier_train=None, data_name:
     """``validator(model) -> {"val/<metric>": value}`` for the loop (run under no_grad with a fixed seed)."""
     if metric == "elbo":
         x, _ = test_inputs(model, val.x, seed=1)
-        labels = val.y if model.conditional and "elbo" not in model.methods else None
+        labels = val.y if model.bound_needs_labels else None
         x = x.to(model.device)
         labels = None if labels is None else labels.to(model.device)
 

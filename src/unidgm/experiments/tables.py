@@ -20,6 +20,21 @@ def techniques_for(model) -> list[str]:
             if TECHNIQUES.get(t).build.applies_to(model)]
 
 
+def technique_matrix_table() -> str:
+    """The model × technique matrix: where each technique's maths is defined (its derived name), and where
+    not, why — read off the declared phases and fields (``api.technique_matrix``)."""
+    from ..api import technique_matrix
+    from ..techniques.base import derived_name
+    matrix = technique_matrix()
+    techs = list(next(iter(matrix.values())))
+    rows = [(m, *(derived_name(t, m) if row[t] is None else "·" for t in techs)) for m, row in matrix.items()]
+    head = ("model", *techs)
+    widths = [max(len(str(r[i])) for r in [head, *rows]) for i in range(len(head))]
+    fmt = lambda r: "  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip()  # noqa: E731
+    return "\n".join(["model × technique (name: defined there; ·: not defined, `unidgm explain MODEL --iw` says why)",
+                      fmt(head), fmt(tuple("-" * w for w in widths)), *map(fmt, rows)])
+
+
 def models_table() -> str:
     """One row per registered model: family, the KL it minimises, techniques, matched pairs."""
     rows = []

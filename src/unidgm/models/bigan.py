@@ -5,48 +5,54 @@ from generated pairs, (G_θ(z), z), y=0. Eq. 3 in the joint space: φ recognises
 recognise the reversed y on both halves — generation and inference matched by one adversary.
 """
 
+import math
+
+import torch
+
 from ..core import (CodeDiscriminator, DataSpec, GaussianPrior, ImplicitEncoder, ImplicitGenerator, Match, Objective,
-                    Phase, UnifiedModel, phi_objective_eq3, theta_objective_eq3)
+                    Phase, UnifiedModel, adam, objective, phi_step, theta_objective_eq3)
 from ..nets import MLP, generator_net
 from ..registry import register_model
-from .gan import ADAM_DCGAN, GANConfig
+from .gan import GANConfig
 
 
 def _pairs(model: UnifiedModel, x):
+    """The discriminator's inputs (z, x): real pairs (E(x), x), generated pairs (z, G(z))."""
     z = model["prior"].sample(x.shape[0])
-    d = model["discriminator"]
-    return d, (model["encoder"](x), x), (z, model["generator"](z))
+    return (model["encoder"](x), x), (z, model["generator"](z))
 
 
+@objective("eq3_phi")
 def bigan_phi(model: UnifiedModel, batch) -> Objective:
     """Eq. 3 for φ over (x, z): real pairs (x, E(x)) vs generated pairs (G(z), z), both held fixed."""
-    import torch
-    with torch.no_grad():
-        d, (z_real, x_real), (z_fake, x_fake) = _pairs(model, batch["x"])
-    return phi_objective_eq3(d(z_real, x_real), d(z_fake, x_fake))
+    return phi_step(model["discriminator"], lambda: _pairs(model, batch["x"]))
 
 
+@objective("eq3_theta", over="both", provides=("logit_fake", "fake_at"))
 def bigan_theta_eta(model: UnifiedModel, batch) -> Objective:
-    """Eq. 3 for θ, η: both halves with the reversed label (the encoder fools D too)."""
-    d, (z_real, x_real), (z_fake, x_fake) = _pairs(model, batch["x"])
-    return theta_objective_eq3(d(z_fake, x_fake), d(z_real, x_real))
+    """Eq. 3 for θ, η: both halves with the reversed label (the encoder fools D too). The generated pairs'
+    entries (``fake_at``, the second half) are their Eq. 3 terms alone: importance weighting (Eq. 16) reweights them."""
+    d, ((z_real, x_real), (z_fake, x_fake)) = model["discriminator"], _pairs(model, batch["x"])
+    logit_fake = d(z_fake, x_fake)
+    obj = theta_objective_eq3(logit_fake, d(z_real, x_real))
+    n = len(logit_fake)
+    obj.logit_fake, obj.fake_at = logit_fake, torch.arange(n, 2 * n, device=logit_fake.device)
+    return obj
 
 
 @register_model("bigan", config=GANConfig, family="GAN")
 def build_bigan(cfg: GANConfig, spec: DataSpec) -> UnifiedModel:
     """BiGAN/ALI: discriminator over (x, z) pairs."""
-    numel = 1
-    for s in spec.x_shape:
-        numel *= s
-    disc = CodeDiscriminator(MLP((cfg.z_dim,), (1,), cfg.hidden, cond_dim=numel, act="leaky"), joint=True)
+    disc = CodeDiscriminator(MLP((cfg.z_dim,), (1,), cfg.hidden, cond_dim=math.prod(spec.x_shape), act="leaky"),
+                             joint=True)
     disc.symbol, disc.description = "q_φ(y|x,z)", "joint discriminator over (x, z)"
     parts = {"prior": GaussianPrior(cfg.z_dim),
              "generator": ImplicitGenerator(generator_net("mlp", cfg.z_dim, spec.x_shape, 0, cfg.hidden)),
              "encoder": ImplicitEncoder(MLP(spec.x_shape, (cfg.z_dim,), cfg.hidden, act="leaky"), cfg.z_dim),
              "discriminator": disc}
-    adam = {**ADAM_DCGAN, "lr": cfg.lr}
-    phases = [Phase("phi", ("discriminator",), bigan_phi, "eq3_phi", optim=adam),
-              Phase("theta_eta", ("generator", "encoder"), bigan_theta_eta, "eq3_theta", optim=adam, over="both")]
+    opt = adam(cfg.lr, adversarial=True)
+    phases = [Phase("phi", ("discriminator",), bigan_phi, optim=opt),
+              Phase("theta_eta", ("generator", "encoder"), bigan_theta_eta, optim=opt)]
     return UnifiedModel("bigan", "GAN", parts, phases, x_shape=spec.x_shape, num_classes=spec.num_classes,
                         generative=("discriminator",), inference=("generator", "encoder"), config=cfg,
                         matches=(Match("x,z", "p_data(x) q_η(z|x)", "p(z) p_θ(x|z)", "adversarial"),))

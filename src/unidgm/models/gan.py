@@ -10,15 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import Config, checked, one_of, positive
+from ..config import Config, checked, one_of, positive, widths
 from ..core.matching import TOOLS, check_tool
 from ..errors import ConfigError
-from ..core import DataSpec, Discriminator, GaussianPrior, ImplicitGenerator, Match, Phase, UnifiedModel
+from ..core import DataSpec, Discriminator, GaussianPrior, ImplicitGenerator, Match, Phase, UnifiedModel, adam
 from ..core.games import gan_phi, gan_theta
 from ..nets import ARCHS, critic_net, generator_net
 from ..registry import register_model
 
-ADAM_DCGAN = {"lr": 2e-4, "betas": (0.5, 0.999)}  # Radford et al.'s DCGAN settings
 MATCH_X = Match("x", "p_θ(x|y=0)", "p_data(x)", "adversarial")
 
 
@@ -26,7 +25,7 @@ MATCH_X = Match("x", "p_θ(x|y=0)", "p_data(x)", "adversarial")
 class GANConfig(Config):
     z_dim: int = checked(64, positive, "code size")
     arch: str = checked("auto", one_of(*ARCHS), "network family")
-    hidden: tuple[int, ...] = checked((256, 256), (lambda v: all(h > 0 for h in v), "sizes must be > 0"), "MLP widths")
+    hidden: tuple[int, ...] = checked((256, 256), widths, "MLP widths")
     lr: float = checked(2e-4, positive, "Adam learning rate of both phases")
     dropout: float = checked(0.0, (lambda v: 0 <= v < 1, "must lie in [0, 1)"),
                              "dropout in the discriminator after each activation (0: none)")
@@ -37,9 +36,9 @@ class GANConfig(Config):
 
 def adversarial_phases(cfg, theta_parts=("generator",)) -> list[Phase]:
     """φ recognises y, then θ recognises the reversed y (Eq. 3): the GAN family's two phases."""
-    adam = {**ADAM_DCGAN, "lr": cfg.lr}
-    return [Phase("phi", ("discriminator",), gan_phi, "eq3_phi", optim=adam),
-            Phase("theta", theta_parts, gan_theta, "eq3_theta", every=cfg.d_steps, optim=adam, over="fake")]
+    opt = adam(cfg.lr, adversarial=True)
+    return [Phase("phi", ("discriminator",), gan_phi, optim=opt),
+            Phase("theta", theta_parts, gan_theta, every=cfg.d_steps, optim=opt)]
 
 
 def gan_parts(cfg, spec: DataSpec, *, g_cond: int = 0, d_cond: int = 0, aux_classes: int = 0, prior=None) -> dict:

@@ -9,11 +9,11 @@ Techniques: importance weighting (IW-InfoGAN, Eq. 16).
 from dataclasses import dataclass
 
 from ..config import checked, non_negative
-from ..core import CategoricalPrior, CodeRecogniser, DataSpec, GaussianPrior, Phase, ProductPrior, UnifiedModel
-from ..core.games import gan_phi, gan_theta
+from ..core import CategoricalPrior, CodeRecogniser, DataSpec, GaussianPrior, Phase, ProductPrior, UnifiedModel, adam
+from ..core.games import infogan_phi, infogan_theta
 from ..nets import critic_net
 from ..registry import register_model
-from .gan import ADAM_DCGAN, GANConfig, gan_model, gan_parts
+from .gan import GANConfig, gan_model, gan_parts
 
 
 @dataclass
@@ -31,8 +31,7 @@ def build_infogan(cfg: InfoGANConfig, spec: DataSpec) -> UnifiedModel:
     parts = gan_parts(cfg, spec, prior=ProductPrior(**factors))
     parts["recogniser"] = CodeRecogniser(critic_net(cfg.arch, spec.x_shape, cfg.n_cat + cfg.n_cont, 0, cfg.hidden),
                                          cfg.n_cat, cfg.n_cont)
-    adam = {**ADAM_DCGAN, "lr": cfg.lr}
-    phases = [Phase("phi", ("discriminator",), gan_phi, "eq9_phi", optim=adam),
-              Phase("theta_eta", ("generator", "recogniser"), gan_theta, "eq9_theta", every=cfg.d_steps,
-                    optim=adam, over="fake")]
+    opt = adam(cfg.lr, adversarial=True)
+    phases = [Phase("phi", ("discriminator",), infogan_phi, optim=opt),
+              Phase("theta_eta", ("generator", "recogniser"), infogan_theta, every=cfg.d_steps, optim=opt)]
     return gan_model("infogan", cfg, spec, parts, phases=phases)

@@ -26,8 +26,8 @@ import torch.nn.functional as F
 
 from ..config import checked, one_of, positive
 from ..errors import ConfigError
-from ..core import CategoricalEncoder, DataSpec, GaussianEncoder, Objective, UnifiedModel, elbo_eq12
-from ..core.games import condition, elbo_terms, real_weights
+from ..core import CategoricalEncoder, DataSpec, GaussianEncoder, Generated, Objective, PhaseObjective, UnifiedModel
+from ..core.games import elbo_terms, real_weights, with_generated
 from ..nets import MLP
 from ..registry import register_model
 from .gan import need_labels
@@ -43,17 +43,16 @@ class SVAEConfig(VAEConfig):
                                   "weighting's units (None: its default, 0.1·N for kingma, 50 for balanced)")
 
 
-def _half_weights(model: UnifiedModel) -> tuple[float, float, float]:
+def _half_weights(model: UnifiedModel, weighting: str, alpha: float | None) -> tuple[float, float, float]:
     """(α per labelled example, weight of the labelled mean, weight of the unlabelled mean) of ``weighting``."""
-    cfg = model.config
-    if cfg.weighting == "balanced":
-        return (50.0 if cfg.alpha is None else cfg.alpha), 1.0, 1.0
+    if weighting == "balanced":
+        return (50.0 if alpha is None else alpha), 1.0, 1.0
     n_l, n_u = model.stream_sizes.get("x"), model.stream_sizes.get("x_u")
     if not n_l or n_u is None:
         raise ConfigError("svae weighting=kingma weighs the halves by their sizes N_l : N_u, which this model "
                           "was not given; train it through unidgm.train, or pass model.weighting=balanced")
     n = n_l + n_u
-    alpha = 0.1 * n if cfg.alpha is None else cfg.alpha
+    alpha = 0.1 * n if alpha is None else alpha
     return alpha / n_l, n_l / n, n_u / n
 
 
@@ -63,32 +62,34 @@ def unlabelled_bound(model: UnifiedModel, x):
     logits = model["classifier"](x)
     probs = logits.softmax(-1)
     labels = torch.arange(k, device=x.device).repeat_interleave(n)
-    log_px, kl, _ = elbo_terms(model, x.repeat(k, *[1] * (x.dim() - 1)), F.one_hot(labels, k).float())
+    log_px, kl, _, _ = elbo_terms(model, x.repeat(k, *[1] * (x.dim() - 1)), F.one_hot(labels, k).float())
     per_label = (log_px - kl).reshape(k, n).T - math.log(k)  # + log p(c), uniform
     entropy = -(probs * logits.log_softmax(-1)).sum(-1)
     return (probs * per_label).sum(-1) + entropy
 
 
-def svae_objective(model: UnifiedModel, batch) -> Objective:
-    """Eq. 12 on labelled (x, c) and unlabelled x_u, each half averaged over its real examples and the
-    halves weighed by the config's ``weighting`` (module docstring)."""
-    alpha, a_l, a_u = _half_weights(model)
-    x, c = batch["x"], condition(model, batch)
-    log_px, kl, _ = elbo_terms(model, x, c)
-    log_q_c = model["classifier"].log_prob(batch["c"], x)
-    labelled = log_px - kl - math.log(model.num_classes) + alpha * log_q_c
-    unlabelled = unlabelled_bound(model, batch["x_u"])
-    (w_l, n_l), (w_u, n_u) = real_weights(model, batch, x, c), real_weights(model, batch, batch["x_u"], None)
-    w_l = torch.ones_like(labelled) if w_l is None else w_l  # None: every example real (q_*)
-    w_u = torch.ones_like(unlabelled) if w_u is None else w_u
-    # the values are whole bounds (KL inside), so Eq. 12 gets kl=0; the logged terms say what they are
-    obj = elbo_eq12(torch.cat([labelled, unlabelled]), torch.zeros_like(torch.cat([labelled, unlabelled])),
-                    torch.cat([w_l * (a_l / n_l), w_u * (a_u / n_u)]), normaliser=1.0)
-    obj.terms = {"labelled_bound": (log_px - kl).mean().detach(), "unlabelled_bound": unlabelled.mean().detach(),
+def m2_objective(weighting: str, alpha: float | None) -> PhaseObjective:
+    """M2's bound as Eq. 12 over two streams, the halves weighed by ``weighting`` (module docstring)."""
+    def m2(model: UnifiedModel, batch, generated: Generated | None = None) -> Objective:
+        """Eq. 12 on labelled (x, c) — with generated examples and their labels joining them (Eq. 17) — and on
+        unlabelled x_u: L(x, c) + α log q(c|x) and U(x_u), whole bounds per example (each with its KL), each
+        weighted by q^r(y=0|x) and averaged over its half's real examples."""
+        a, a_l, a_u = _half_weights(model, weighting, alpha)
+        x, labels, is_real = with_generated(batch["x"], batch["c"], generated)
+        c = model.onehot(labels, x.shape[0])
+        log_px, kl, _, _ = elbo_terms(model, x, c)
+        log_q_c = model["classifier"].log_prob(labels, x)
+        labelled = log_px - kl - math.log(model.num_classes) + a * log_q_c
+        unlabelled = unlabelled_bound(model, batch["x_u"])
+        (w_l, n_l), (w_u, n_u) = real_weights(model, x, c, is_real), real_weights(model, batch["x_u"], None, None)
+        w_l = torch.ones_like(labelled) if w_l is None else w_l  # None: every example real (q_*)
+        w_u = torch.ones_like(unlabelled) if w_u is None else w_u
+        terms = {"labelled_bound": (log_px - kl).mean().detach(), "unlabelled_bound": unlabelled.mean().detach(),
                  "log_q_c": log_q_c.mean().detach(), "kl_z_labelled": kl.mean().detach(),
                  "elbo": unlabelled.mean().detach()}
-    obj.aux["q_r_y0"] = w_l  # per labelled example, before normalising (AA logs D's weights from it)
-    return obj
+        return Objective(torch.cat([labelled, unlabelled]), torch.cat([w_l * (a_l / n_l), w_u * (a_u / n_u)]),
+                         terms, normaliser=1.0, is_real=is_real, q_r_y0=w_l)
+    return PhaseObjective(m2, "eq12", provides=("is_real", "q_r_y0"), takes_generated=True)
 
 
 def svae_log_weights(model: UnifiedModel, x, k: int, labels=None):
@@ -112,6 +113,6 @@ def build_svae(cfg: SVAEConfig, spec: DataSpec) -> UnifiedModel:
     parts["classifier"] = CategoricalEncoder(MLP(spec.x_shape, (k,), cfg.hidden), k)
     methods = {"elbo": lambda m, x, labels=None: unlabelled_bound(m, x),
                "log_weights": svae_log_weights}
-    return vae_model("svae", cfg, spec, conditional=True, parts=parts, objective=svae_objective,
+    return vae_model("svae", cfg, spec, conditional=True, parts=parts, objective=m2_objective(cfg.weighting, cfg.alpha),
                      extra_parts=("classifier",), streams=("x", "c", "x_u"), methods=methods,
                      tools=("kl",))  # its bounds use the closed-form KL for each label

@@ -10,20 +10,20 @@ estimates the per-example KL, as in AVB, so the objective remains an ELBO estima
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-from ..config import Config, checked, one_of, positive
+from ..config import Config, checked, one_of, positive, widths
 from ..core import (CodeDiscriminator, DataSpec, ExplicitGenerator, GaussianEncoder, GaussianPrior, Match,
-                    PerfectDiscriminator, Phase, UnifiedModel)
+                    PerfectDiscriminator, Phase, UnifiedModel, adam)
 from ..core.games import vae_objective
-from ..core.matching import check_tool, code_phi_objective
+from ..core.matching import check_tool, code_form, code_phi_objective
 from ..nets import MLP
 from ..registry import register_model
 
 VAE_MEANING = {"x": "data / generations", "y": "real/fake indicator (degenerate)", "z": "code vector"}
 MATCH_Z = Match("z", "q_η(z|x)", "p(z)", "kl")
 MATCH_X_RECON = Match("x", "p_θ(x|z)", "p_data(x)", "reconstruction")
-widths = (lambda v: all(h > 0 for h in v), "sizes must be > 0")
 
 
 @dataclass
@@ -51,35 +51,30 @@ def vae_parts(cfg, spec: DataSpec, cond: int = 0, encoder=None, prior=None, join
                                                        dropout=cfg.dropout), cfg.z_dim),
              "discriminator": PerfectDiscriminator()}
     if cfg.match_z == "adversarial":
-        net = MLP((cfg.z_dim,), (1,), cfg.hidden, cond_dim=_numel(spec.x_shape) if joint else 0, act="leaky")
+        net = MLP((cfg.z_dim,), (1,), cfg.hidden, cond_dim=math.prod(spec.x_shape) if joint else 0, act="leaky")
         parts["code_discriminator"] = CodeDiscriminator(net, joint=joint)
     return parts
 
 
-def _numel(shape) -> int:
-    out = 1
-    for s in shape:
-        out *= s
-    return out
-
-
-def vae_model(name: str, cfg, spec: DataSpec, *, conditional: bool = False, objective=None, role="eq12",
+def vae_model(name: str, cfg, spec: DataSpec, *, conditional: bool = False, objective=None,
               form: str | None = None, extra_parts: tuple[str, ...] = (), tools=("kl", "adversarial"),
               **kw) -> UnifiedModel:
     """The VAE family: a ``theta_eta`` phase moving decoder (θ) and encoder (η) — plus, when the code
     pair is matched adversarially, a ``psi`` phase training the code discriminator (Eq. 3 in z-space).
-    ``tools``: those the model's objective supports for the code pair (others are refused).
+    ``tools``: those the model's objective supports for the code pair (others are refused); ``objective``: the
+    θ,η phase's :class:`PhaseObjective` (default: Eq. 12 with the configured code tool).
     """
     parts = kw.pop("parts", None) or vae_parts(cfg, spec, spec.num_classes if conditional else 0)
     enc_density = isinstance(parts["encoder"], GaussianEncoder)
     prior_density = hasattr(parts["prior"], "log_prob")
     match_z = check_tool(MATCH_Z, cfg.match_z, enc_density, prior_density, allowed=tools)
-    adam = {"lr": cfg.lr, "betas": (0.9, 0.999)}
-    phases = [Phase("theta_eta", ("decoder", "encoder", *extra_parts), objective or vae_objective(cfg.match_z, form),
-                    role, optim=adam)]
     if cfg.match_z == "adversarial":
-        phases.insert(0, Phase("psi", ("code_discriminator",), code_phi_objective, "eq3_phi", repeat=cfg.psi_steps,
-                               optim={"lr": cfg.psi_lr, "betas": (0.5, 0.999)}))
+        form = code_form(parts["code_discriminator"], form)
+    phases = [Phase("theta_eta", ("decoder", "encoder", *extra_parts), objective or vae_objective(cfg.match_z, form),
+                    optim=adam(cfg.lr))]
+    if cfg.match_z == "adversarial":
+        phases.insert(0, Phase("psi", ("code_discriminator",), code_phi_objective, repeat=cfg.psi_steps,
+                               optim=adam(cfg.psi_lr, adversarial=True)))
     kw.setdefault("streams", ("x", "c") if conditional else ("x",))
     kw.setdefault("matches", (MATCH_X_RECON, match_z))
     return UnifiedModel(name, "VAE", parts, phases, x_shape=spec.x_shape, num_classes=spec.num_classes,

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 import torch
 
 from ..config import checked, positive
-from ..core import DataSpec, Discriminator, Objective, Phase, UnifiedModel, elbo_eq12, phi_objective_eq3
+from ..core import (DataSpec, Discriminator, Objective, Phase, PhaseObjective, UnifiedModel, adam, elbo_eq12,
+                    phi_objective_eq3)
 from ..core.games import elbo_terms, theta_objective_eq3
 from ..nets import critic_net
 from ..registry import register_model
@@ -38,35 +39,48 @@ def reconstructed(model: UnifiedModel, x):
     return model["decoder"].mean(model["encoder"].rsample(x)[0])
 
 
-def vaegan_phi(model: UnifiedModel, batch) -> Objective:
-    """Eq. 3 for φ: data vs decoded prior samples (held fixed), and reconstructions if ``adv_on_recon``."""
-    x, d = batch["x"], model["discriminator"]
-    with torch.no_grad():
-        x_fake = decoded(model, x.shape[0])
-        x_recon = reconstructed(model, x) if model.config.adv_on_recon else None
-    logit_real = d(x)
-    obj = phi_objective_eq3(logit_real, d(x_fake))
-    if x_recon is not None:  # the two fakes' terms averaged: real and generated keep equal weight
-        on_recon = phi_objective_eq3(logit_real, d(x_recon))
-        obj.value = 0.5 * (obj.value + on_recon.value)
-        obj.terms["log_q_phi_recon"] = on_recon.terms["log_q_phi_fake"]
-    return obj
+def vaegan_phi(adv_on_recon: bool) -> PhaseObjective:
+    """Eq. 3 for φ: data vs decoded prior samples, and reconstructions if ``adv_on_recon``."""
+    def phi(model: UnifiedModel, batch) -> Objective:
+        """Eq. 3 for φ: data vs decoded prior samples (held fixed), and reconstructions if ``adv_on_recon``."""
+        x, d = batch["x"], model["discriminator"]
+        with torch.no_grad():
+            x_fake = decoded(model, x.shape[0])
+            x_recon = reconstructed(model, x) if adv_on_recon else None
+        logit_real = d(x)
+        obj = phi_objective_eq3(logit_real, d(x_fake))
+        if x_recon is not None:  # the two fakes' terms averaged: real and generated keep equal weight
+            on_recon = phi_objective_eq3(logit_real, d(x_recon))
+            obj.value = 0.5 * (obj.value + on_recon.value)
+            obj.terms["log_q_phi_recon"] = on_recon.terms["log_q_phi_fake"]
+        return obj
+    return PhaseObjective(phi, "eq3_phi")
 
 
-def vaegan_theta_eta(model: UnifiedModel, batch) -> Objective:
-    """Eq. 12 on data (q_*: every example real) + γ · Eq. 3's θ term on decoded prior samples (and, with
-    ``adv_on_recon``, on reconstructions: both fakes' terms averaged, so γ keeps its scale)."""
-    x = batch["x"]
-    log_px, kl, _ = elbo_terms(model, x, None, model.config.match_z)
-    adversarial = theta_objective_eq3(model["discriminator"](decoded(model, x.shape[0])))
-    if model.config.adv_on_recon:
-        on_recon = theta_objective_eq3(model["discriminator"](reconstructed(model, x)))
-        adversarial.value = 0.5 * (adversarial.value + on_recon.value)
-        adversarial.terms["log_qr_phi_recon"] = on_recon.value.mean().detach()
-    obj = elbo_eq12(log_px, kl)
-    obj.value = obj.value + model.config.gamma * adversarial.value
-    obj.terms.update(adversarial.terms)
-    return obj
+def vaegan_theta_eta(gamma: float, match_z: str, adv_on_recon: bool) -> PhaseObjective:
+    """Eq. 12 + γ · Eq. 3's θ term, the code pair matched by ``match_z``."""
+    def theta_eta(model: UnifiedModel, batch) -> Objective:
+        """Eq. 12 on data (q_*: every example real) + γ · Eq. 3's θ term on decoded prior samples (and, with
+        ``adv_on_recon``, on reconstructions: both fakes' terms averaged, so γ keeps its scale). Entry i holds
+        real example i's ELBO and generated sample i's γ-weighted Eq. 3 term (``adversarial``), which importance
+        weighting (Eq. 16) may reweight: the decoder's GAN half."""
+        x = batch["x"]
+        log_px, kl, _, _ = elbo_terms(model, x, None, match_z)
+        logit_fake = model["discriminator"](decoded(model, x.shape[0]))
+        adversarial = theta_objective_eq3(logit_fake)
+        if adv_on_recon:
+            on_recon = theta_objective_eq3(model["discriminator"](reconstructed(model, x)))
+            adversarial.value = 0.5 * (adversarial.value + on_recon.value)
+            adversarial.terms["log_qr_phi_recon"] = on_recon.value.mean().detach()
+        obj = elbo_eq12(log_px, kl)
+        gan_half = gamma * adversarial.value
+        obj.value = obj.value + gan_half
+        obj.terms.update(adversarial.terms)
+        if not adv_on_recon:  # with two kinds of fakes per entry the weights of Eq. 16 are not defined
+            obj.logit_fake, obj.adversarial = logit_fake, gan_half
+        return obj
+    return PhaseObjective(theta_eta, ("eq12", "eq3_theta"),
+                          provides=() if adv_on_recon else ("logit_fake", "adversarial"))
 
 
 @register_model("vaegan", config=VAEGANConfig, family="VAE+GAN")
@@ -74,11 +88,11 @@ def build_vaegan(cfg: VAEGANConfig, spec: DataSpec) -> UnifiedModel:
     """VAE/GAN: VAE plus a GAN on the decoder (both KL directions)."""
     parts = vae_parts(cfg, spec)
     parts["discriminator"] = Discriminator(critic_net("auto", spec.x_shape, 1, 0, (256, 256)))
-    model = vae_model("vaegan", cfg, spec, parts=parts, objective=vaegan_theta_eta, role=("eq12", "eq3_theta"),
+    model = vae_model("vaegan", cfg, spec, parts=parts, objective=vaegan_theta_eta(cfg.gamma, cfg.match_z, cfg.adv_on_recon),
                       binary_data=False)
     model.matches = (*model.matches, MATCH_X)  # the code pair's tool follows match_z
-    model.phases.insert(0, Phase("phi", ("discriminator",), vaegan_phi, "eq3_phi",
-                                 optim={"lr": cfg.lr_phi, "betas": (0.5, 0.999)}))
+    model.phases.insert(0, Phase("phi", ("discriminator",), vaegan_phi(cfg.adv_on_recon),
+                                 optim=adam(cfg.lr_phi, adversarial=True)))
     model.family = "VAE+GAN"
     return model
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 import torch
 
 from ..config import checked, positive
-from ..core import DataSpec, GaussianEncoder, Match, Objective, Phase, UnifiedModel, sleep_objective_eq14, wake_objective_eq14
+from ..core import (DataSpec, GaussianEncoder, Match, Objective, Phase, PhaseObjective, UnifiedModel, adam, objective,
+                    rws_wake_q_objective, sleep_objective_eq14, wake_objective_eq14)
 from ..core.matching import check_tool
 from ..registry import register_model
 from .vae import VAEConfig, vae_parts
@@ -32,25 +33,30 @@ def _weighted_samples(model: UnifiedModel, x, k: int):
     return h, torch.softmax(log_w, dim=0)
 
 
-def wake(model: UnifiedModel, batch) -> Objective:
-    """Eq. 14 wake: log p_θ(x|h) (+ log p(h), constant here) at h ~ q_λ(h|x), importance-weighted if reweighted."""
-    x, k = batch["x"], model.config.k if model.config.reweighted else 1
-    h, w = _weighted_samples(model, x, k)
-    xk = x.unsqueeze(0).expand(k, *x.shape).reshape(-1, *x.shape[1:])
-    log_px = model["decoder"].log_prob(xk, h.reshape(-1, h.shape[-1])).reshape(k, -1)
-    return wake_objective_eq14((w * log_px).sum(0))
+def wake(k: int) -> PhaseObjective:
+    """Eq. 14's wake phase with ``k`` samples of h (1: plain wake-sleep; > 1: reweighted)."""
+    def wake_eq14(model: UnifiedModel, batch) -> Objective:
+        """Eq. 14 wake: log p_θ(x|h) (+ log p(h), constant here) at h ~ q_λ(h|x), importance-weighted if k > 1."""
+        x = batch["x"]
+        h, w = _weighted_samples(model, x, k)
+        xk = x.unsqueeze(0).expand(k, *x.shape).reshape(-1, *x.shape[1:])
+        log_px = model["decoder"].log_prob(xk, h.reshape(-1, h.shape[-1])).reshape(k, -1)
+        return wake_objective_eq14((w * log_px).sum(0))
+    return PhaseObjective(wake_eq14, "eq14_wake")
 
 
-def wake_q(model: UnifiedModel, batch) -> Objective:
-    """Reweighted wake-q: Σ_i w̃_i log q_λ(h_i|x), the weights and samples held fixed."""
-    x = batch["x"]
-    h, w = _weighted_samples(model, x, model.config.k)
-    mean, log_var = model["encoder"](x)
-    obj = wake_objective_eq14((w * GaussianEncoder.log_prob_of(h, mean, log_var)).sum(0))
-    obj.terms = {"wake_q_log_q": obj.value.mean().detach()}
-    return obj
+def wake_q(k: int) -> PhaseObjective:
+    """Reweighted wake-q with ``k`` samples of h."""
+    def rws_wake_q(model: UnifiedModel, batch) -> Objective:
+        """Reweighted wake-q: Σ_i w̃_i log q_λ(h_i|x), the weights and samples held fixed."""
+        x = batch["x"]
+        h, w = _weighted_samples(model, x, k)
+        mean, log_var = model["encoder"](x)
+        return rws_wake_q_objective(GaussianEncoder.log_prob_of(h, mean, log_var), w)
+    return PhaseObjective(rws_wake_q, "rws_wake_q")
 
 
+@objective("eq14_sleep")
 def sleep(model: UnifiedModel, batch) -> Objective:
     """Eq. 14 sleep: dream h ~ p(h), x ~ p_θ(x|h), then fit q_λ(h|x) to recover h."""
     with torch.no_grad():
@@ -63,12 +69,12 @@ def sleep(model: UnifiedModel, batch) -> Objective:
 @register_model("wake_sleep", config=WakeSleepConfig, family="wake-sleep")
 def build_wake_sleep(cfg: WakeSleepConfig, spec: DataSpec) -> UnifiedModel:
     """Helmholtz machine trained by wake-sleep (Eq. 14), optionally reweighted."""
-    adam = {"lr": cfg.lr, "betas": (0.9, 0.999)}
-    phases = [Phase("wake", ("decoder",), wake, "eq14_wake", optim=adam)]
+    opt = adam(cfg.lr)
+    phases = [Phase("wake", ("decoder",), wake(cfg.k if cfg.reweighted else 1), optim=opt)]
     if cfg.reweighted:
-        phases.append(Phase("wake_q", ("encoder",), wake_q, "rws_wake_q", optim=adam))
+        phases.append(Phase("wake_q", ("encoder",), wake_q(cfg.k), optim=opt))
     else:
-        phases.append(Phase("sleep", ("encoder",), sleep, "eq14_sleep", optim=adam))
+        phases.append(Phase("sleep", ("encoder",), sleep, optim=opt))
     pair = check_tool(Match("h", "q_λ(h|x)", "p_θ(h|x)", "kl"), cfg.match_z, True, True, allowed=("kl",))
     parts = vae_parts(cfg, spec)
     del parts["discriminator"]  # no q_* here: wake-sleep sees only data in the wake phase

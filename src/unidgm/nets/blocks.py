@@ -15,10 +15,6 @@ from torch import Tensor, nn
 Shape = tuple[int, ...]
 
 
-def _numel(shape: Shape) -> int:
-    return int(math.prod(shape))
-
-
 def _act(name: str) -> nn.Module:
     return {"relu": nn.ReLU(), "leaky": nn.LeakyReLU(0.2), "tanh": nn.Tanh(), "softplus": nn.Softplus()}[name]
 
@@ -36,11 +32,11 @@ class MLP(nn.Module):
                  act: str = "relu", out_act: str | None = None, noise_dim: int = 0, dropout: float = 0.0):
         super().__init__()
         self.out_shape, self.cond_dim, self.noise_dim = tuple(out_shape), cond_dim, noise_dim
-        dims = [_numel(in_shape) + cond_dim + noise_dim, *hidden]
+        dims = [math.prod(in_shape) + cond_dim + noise_dim, *hidden]
         layers: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:]):
             layers += [nn.Linear(a, b), _act(act)] + ([nn.Dropout(dropout)] if dropout else [])
-        layers += [nn.Linear(dims[-1], _numel(out_shape)), _OUT[out_act]()]
+        layers += [nn.Linear(dims[-1], math.prod(out_shape)), _OUT[out_act]()]
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: Tensor, c: Tensor | None = None) -> Tensor:

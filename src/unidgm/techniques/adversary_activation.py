@@ -1,4 +1,6 @@
-"""Adversary activation (Eq. 17), transferred from GANs to the VAE family: AA-VAE, AA-CVAE, AA-SVAE.
+"""Adversary activation (Eq. 17), transferred from GANs to every Eq. 12 phase weighted by the perfect q_*: AA-VAE,
+AA-CVAE, AA-SVAE, and — through the objectives' declared Eq. 17 hook — AA-IWAE (each example's k-sample bound
+weighted), AA-AAE and AA-AVB. VAE/GAN is refused: its q(y|x) is already a learned discriminator.
 
 The perfect discriminator q_* of Eq. 12 becomes a learned q_φ with its own ``phi`` phase (trained
 as in GANs on real vs generated samples). In the θ,η phase, each real example and an equal number
@@ -18,8 +20,8 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ..config import Config, checked, non_negative, one_of, positive
-from ..core import Discriminator, Phase, PerfectDiscriminator, UnifiedModel, phi_objective_eq3
+from ..config import Config, checked, non_negative, one_of, positive, widths
+from ..core import Discriminator, Generated, Phase, PerfectDiscriminator, PhaseObjective, UnifiedModel, adam, phi_step
 from ..nets import critic_net
 from .base import TECHNIQUES, Technique
 
@@ -28,7 +30,7 @@ from .base import TECHNIQUES, Technique
 class AAConfig(Config):
     fake: str = checked("sample", one_of("sample", "mean"), "generated examples: decoder samples or means")
     normalise: str = checked("none", one_of("none", "mean"), "weights D(x) as is, or divided by their batch mean")
-    hidden: tuple[int, ...] = checked((256, 256), (lambda v: all(h > 0 for h in v), "sizes must be > 0"),
+    hidden: tuple[int, ...] = checked((256, 256), widths,
                                       "discriminator MLP widths")
     lr_phi: float = checked(2e-4, positive, "discriminator learning rate (Adam, betas 0.5/0.999)")
     warmup: int = checked(0, non_negative, "steps during which generated samples weigh 0")
@@ -55,20 +57,40 @@ class LearnedAdversary(Discriminator):
                      summary="Eq. 17: a learned discriminator replaces q_*, weighting each ELBO by D(x)")
 class AdversaryActivation(Technique):
     title = "adversary activation"
+    needs = ("is_real", "q_r_y0")
 
     @classmethod
-    def applies_to(cls, model: UnifiedModel) -> bool:
-        # Eq. 17 rewrites Eq. 12: the perfect q_* weighting explicit ELBOs whose code pair is matched by KL
-        return (model.has("discriminator") and isinstance(model["discriminator"], PerfectDiscriminator)
-                and model.has("decoder") and any("eq12" in ph.roles for ph in model.phases)
-                and any(m.space == "z" and m.tool == "kl" for m in model.matches))
+    def targets(cls, model: UnifiedModel):
+        # Eq. 17 rewrites Eq. 12 — and IWAE's bound, Eq. 12 with k samples — wherever the perfect q_* routes
+        # the examples: the phases whose objectives compute those equations
+        if not (model.has("discriminator") and isinstance(model["discriminator"], PerfectDiscriminator)
+                and model.has("decoder")):
+            return []
+        return [ph for ph in model.phases if set(ph.roles) & {"eq12", "iwae"}]
+
+    @classmethod
+    def wanted(cls, model: UnifiedModel) -> str:
+        has_eq12 = model.has("decoder") and any(set(ph.roles) & {"eq12", "iwae"} for ph in model.phases)
+        if has_eq12 and model.has("discriminator") and not isinstance(model["discriminator"], PerfectDiscriminator):
+            return (f"the perfect discriminator q_* to replace, but {model.name}'s q(y|x) is already a learned "
+                    "discriminator playing its own game (Eq. 3)")
+        return "an Eq. 12 (or IWAE) phase of an explicit decoder weighted by the perfect discriminator q_*"
+
+    @classmethod
+    def refusal(cls, model: UnifiedModel) -> str | None:
+        why = super().refusal(model)
+        if why is None:
+            lacking = [ph.name for ph in cls.targets(model) if not ph.objective.takes_generated]
+            if lacking:
+                return f"phase {lacking[0]!r} takes no generated examples (its objective has no Eq. 17 hook)"
+        return why
 
     @classmethod
     def apply(cls, model: UnifiedModel, cfg: AAConfig) -> UnifiedModel:
+        targets = cls.targets(model)
         model.parts["discriminator"] = LearnedAdversary(critic_net("mlp", model.x_shape, 1, 0, cfg.hidden), cfg)
-        phi = Phase("phi", ("discriminator",), _discriminator_objective(cfg), "eq3_phi",
-                    optim={"lr": cfg.lr_phi, "betas": (0.5, 0.999)})
-        phases = [replace(ph, objective=_with_fakes(ph.objective, cfg), over="both") if "eq12" in ph.roles else ph
+        phi = Phase("phi", ("discriminator",), _discriminator_objective(cfg), optim=adam(cfg.lr_phi, adversarial=True))
+        phases = [replace(ph, objective=_with_fakes(ph.objective, cfg)) if ph in targets else ph
                   for ph in model.phases]
         return model.with_phases([phi, *phases])
 
@@ -83,29 +105,23 @@ def generate_fixed(model: UnifiedModel, n: int, fake: str):
     return (dec.sample(z, c) if fake == "sample" else dec.mean(z, c)), labels
 
 
-def _discriminator_objective(cfg: AAConfig):
-    def objective(model, batch):
+def _discriminator_objective(cfg: AAConfig) -> PhaseObjective:
+    def aa_phi(model, batch):
         """Eq. 3 for φ: real examples vs generated ones, as in GANs."""
-        x_fake, _ = generate_fixed(model, batch["x"].shape[0], cfg.fake)
         d = model["discriminator"]
         d.updates += 1
-        return phi_objective_eq3(d(batch["x"]), d(x_fake))
-    return objective
+        return phi_step(d, lambda: ((batch["x"],), (generate_fixed(model, batch["x"].shape[0], cfg.fake)[0],)))
+    return PhaseObjective(aa_phi, "eq3_phi")
 
 
-def _with_fakes(base, cfg: AAConfig):
+def _with_fakes(base: PhaseObjective, cfg: AAConfig) -> PhaseObjective:
     def objective(model, batch):
         """Eq. 17: the base Eq. 12 objective over real and fixed generated examples, weighted by D_φ(x)."""
-        x = batch["x"]
-        x_fake, labels = generate_fixed(model, x.shape[0], cfg.fake)
-        extended = dict(batch, x=torch.cat([x, x_fake]),
-                        real=torch.cat([torch.ones(len(x), device=x.device), torch.zeros(len(x_fake), device=x.device)]))
-        if "c" in batch:
-            extended["c"] = torch.cat([batch["c"], labels])
-        obj = base(model, extended)
-        w = obj.aux.get("q_r_y0", obj.weight)  # D_φ(x) per example, before any normalisation of the objective
-        obj.terms["aa_weight_real"] = w[: len(x)].mean().detach()
-        obj.terms["aa_weight_fake"] = w[len(x): 2 * len(x)].mean().detach()
+        x_fake, labels = generate_fixed(model, batch["x"].shape[0], cfg.fake)
+        obj = base(model, batch, Generated(x_fake, labels))
+        real = obj.is_real.bool()  # D_φ(x) per example (q_r_y0), before any normalisation of the objective
+        obj.terms["aa_weight_real"] = obj.q_r_y0[real].mean().detach()
+        obj.terms["aa_weight_fake"] = obj.q_r_y0[~real].mean().detach()
         return obj
-    objective.anneals_kl = getattr(base, "anneals_kl", False)  # the base's KL warm-up still applies
-    return objective
+    objective.__name__ = f"aa_{base.__name__}"
+    return base.derive(objective, over="both", takes_generated=False)

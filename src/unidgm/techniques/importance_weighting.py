@@ -1,10 +1,14 @@
-"""Importance weighting (Eq. 15-16), transferred from IWAE to the GAN family: IWGAN, IW-CGAN, IW-ACGAN.
+"""Importance weighting (Eq. 15-16), transferred from IWAE to every Eq. 3 θ step over generated samples: IWGAN,
+IW-CGAN, IW-ACGAN, IW-InfoGAN, and — read off the declared fields, never the model's name — BiGAN's generated
+pairs, VAE/GAN's decoder as a generator, CycleGAN's two translators, ADA's target features and the AAE's
+encoder as the generator of codes.
 
 The generator's per-sample objective log q^r_φ0(y|x_i) is weighted by w̃_i, a softmax of the
 discriminator's logits over groups of k generated samples, held constant in the gradient. The
 discriminator trains as in the base model. Uniform logits give exactly the base gradient. For a
 conditional generator (IW-CGAN, IW-ACGAN) the groups are the samples generated under the same label
-by default: the k samples of Eq. 15 share one conditional distribution, as IWAE's share one x.
+by default: the k samples of Eq. 15 share one conditional distribution, as IWAE's share one x; samples of
+different distributions (CycleGAN's translators, ``groups`` without labels) are always normalised apart.
 
 Which terms are weighted: Eq. 16 is the gradient of the k-sample bound on log q(y), Σ_i w̃_i ∇_θ log q^r_φ0(y|x_i)
 — the adversarial term only. ACGAN's auxiliary log q(c|x) and InfoGAN's log q_η(z|x) (Eq. 9) are not part of
@@ -19,11 +23,11 @@ from dataclasses import dataclass, replace
 import torch
 
 from ..config import Config, checked, one_of, positive
-from ..core import UnifiedModel, iw_weights_eq16, iw_weights_eq16_by_label
+from ..core import Objective, PhaseObjective, UnifiedModel, iw_weights_eq16
 from ..errors import ConfigError
 from .base import TECHNIQUES, Technique
 
-GENERATOR_ROLES = ("eq3_theta", "eq9_theta")
+GENERATOR_EQUATIONS = ("eq3_theta", "eq9_theta")
 
 
 @dataclass
@@ -41,31 +45,46 @@ class IWConfig(Config):
                      summary="Eq. 16: generator samples weighted by a softmax of D's logits")
 class ImportanceWeighting(Technique):
     title = "importance weighting"
+    needs = ("logit_fake",)  # and, where the objective has them: groups, adversarial, fake_at
 
     @classmethod
-    def _phases(cls, model: UnifiedModel):
-        # the generator phase of an implicit p_θ(x|y) whose values range over generated samples only
-        return [ph for ph in model.phases if set(ph.roles) & set(GENERATOR_ROLES) and ph.over == "fake"]
+    def targets(cls, model: UnifiedModel):
+        # every phase whose objective is Eq. 3's (or Eq. 9's) θ step, or that declares generated-sample logits:
+        # the GAN's generator, BiGAN's and ADA's generated halves, CycleGAN's translators, VAE/GAN's decoder as a
+        # generator, the AAE's encoder as the generator of codes
+        return [ph for ph in model.phases
+                if set(ph.roles) & set(GENERATOR_EQUATIONS) or "logit_fake" in ph.objective.provides]
 
     @classmethod
-    def applies_to(cls, model: UnifiedModel) -> bool:
-        return model.has("generator") and bool(cls._phases(model))
+    def wanted(cls, model: UnifiedModel) -> str:
+        return "a phase whose objective is Eq. 3's θ step over generated samples (the samples' D logits)"
 
     @classmethod
     def apply(cls, model: UnifiedModel, cfg: IWConfig) -> UnifiedModel:
-        targets = cls._phases(model)
+        targets = cls.targets(model)
         by_label = cfg.group == "label" or (cfg.group == "auto" and model.conditional)
         if by_label and not model.conditional:
             raise ConfigError(f"iw.group=label needs a conditional generator; {model.name} has none (use iw.group=batch)")
         if by_label and cfg.k is not None:
             raise ConfigError("iw.k sets batch groups; with iw.group=label the groups are the labels "
                               "(pass iw.group=batch to use iw.k)")
+        if cfg.terms == "all" and any(ph.over != "fake" for ph in targets):
+            bad = next(ph for ph in targets if ph.over != "fake")
+            raise ConfigError(f"iw.terms=all weights each generated sample's whole objective, but {model.name}'s phase "
+                              f"{bad.name!r} adds generated samples' terms to values over real examples too; "
+                              "use iw.terms=adversarial")
         groups = "per label" if by_label else f"groups of {cfg.k or 'the batch'}"
         note = (f"Eq. 16: each sample's objective weighted by w̃ ({groups})" if cfg.terms == "all" else
                 f"Eq. 16: log q^r_φ(y|x) weighted by w̃ ({groups}), auxiliary terms unweighted")
-        return model.with_phases([replace(ph, objective=_weighted(ph.objective, cfg.k, by_label, cfg.terms == "all"),
-                                          note=note)
-                                  if ph in targets else ph for ph in model.phases])
+        phases = []
+        for ph in model.phases:
+            if ph in targets:
+                # samples of different distributions (CycleGAN's two translators) never share a softmax
+                separate = not model.conditional and "groups" in ph.objective.provides
+                ph = replace(ph, objective=_weighted(ph.objective, cfg.k, by_label, separate, cfg.terms == "all"),
+                             note=note)
+            phases.append(ph)
+        return model.with_phases(phases)
 
 
 def iw_ess_fraction(weights, k: int | None = None, labels=None):
@@ -82,20 +101,33 @@ def iw_ess_fraction(weights, k: int | None = None, labels=None):
     return (sums[present].pow(2) / (count[present] * squares[present])).mean()
 
 
-def _weighted(base, k, by_label: bool = False, all_terms: bool = False):
+def _group_ids(obj: Objective, k: int | None, by_label: bool, separate: bool):
+    """Each generated sample's Eq. 16 group id, or None for consecutive blocks of k (k=None: the whole batch)."""
+    if by_label:
+        return obj.groups
+    if separate and obj.groups is not None:
+        if k is None:
+            return obj.groups
+        m = obj.groups.shape[0]
+        return obj.groups * (m // k + 1) + torch.arange(m, device=obj.groups.device) // k
+    return None
+
+
+def _weighted(base: PhaseObjective, k, by_label: bool = False, separate: bool = False, all_terms: bool = False):
     def objective(model, batch):
         obj = base(model, batch)
-        labels = obj.aux["labels_fake"] if by_label else None
-        w = (iw_weights_eq16_by_label(obj.aux["logit_fake"], labels) if by_label
-             else iw_weights_eq16(obj.aux["logit_fake"], k))
-        adversarial = obj.aux.get("adversarial", obj.value)
-        if all_terms or adversarial is obj.value:  # nothing besides the Eq. 3 term: weight the value itself
-            obj.weight = w
-        else:  # Eq. 16 weights log q^r_φ(y|x); the auxiliary terms (value − adversarial) keep weight 1
-            obj.value = obj.value + (w - 1) * adversarial
+        ids = _group_ids(obj, k, by_label, separate)
+        w = iw_weights_eq16(obj.logit_fake, None if ids is not None else k, ids)
+        if obj.adversarial is None or all_terms:  # the samples' entries are their Eq. 3 terms alone: weight them
+            weight = w if obj.fake_at is None else torch.ones_like(obj.value).index_copy(0, obj.fake_at, w)
+            obj.weight = weight if obj.weight is None else obj.weight * weight
+        else:  # Eq. 16 weights log q^r_φ(y|x); what else the entries hold (value − adversarial) keeps weight 1
+            delta = (w - 1) * obj.adversarial
+            obj.value = obj.value + delta if obj.fake_at is None else obj.value.index_add(0, obj.fake_at, delta)
         obj.terms["iw_weight_max"] = w.max().detach()
-        obj.terms["iw_ess_fraction"] = iw_ess_fraction(w, k, labels)
+        obj.terms["iw_ess_fraction"] = iw_ess_fraction(w, k, ids)
         return obj
     groups = "per label" if by_label else f"k={k or 'batch'}"
+    objective.__name__ = f"iw_{base.__name__}"
     objective.__doc__ = f"Eq. 16 importance weighting ({groups}) of: {base.__doc__ or base.__name__}"
-    return objective
+    return base.derive(objective)

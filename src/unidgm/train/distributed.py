@@ -117,7 +117,7 @@ class _PhaseModule(nn.Module):
     def forward(self, batch):
         obj = self.objective(self._model, batch)
         # plain containers of tensors, so DDP (and its pytree handling of outputs) sees every tensor
-        return obj.value, obj.weight, obj.normaliser, dict(obj.terms), dict(obj.aux)
+        return obj.value, obj.weight, obj.normaliser, dict(obj.terms)
 
 
 class Context:
@@ -193,7 +193,7 @@ class Context:
                                           find_unused_parameters=self.find_unused_parameters,
                                           gradient_as_bucket_view=True)
             self.ddp[ph.name] = ddp
-            phases.append(replace(ph, objective=self._routed(ddp)))
+            phases.append(replace(ph, objective=ph.objective.derive(self._routed(ddp), takes_generated=False)))
         self._wrapped.append((model, list(model.phases)))
         model.with_phases(phases)
         self._seed = torch.initial_seed()  # the seed the model was built from (api.prepare seeds it)
@@ -208,15 +208,11 @@ class Context:
         seed = self._seed if self._seed is not None else torch.initial_seed()
         torch.manual_seed(mix_seed(seed, self.rank, *salt))
 
-    def all_reduce_grads(self, params) -> None:
-        """Called by the loop after each phase's backward. Nothing is left to do: the phase's DDP
-        reducer has already averaged exactly these gradients during the backward."""
-
     def _routed(self, ddp: DistributedDataParallel):
         world = self.world_size
 
         def objective(model, batch) -> Objective:
-            value, weight, normaliser, terms, aux = ddp(batch)
+            value, weight, normaliser, terms = ddp(batch)
             local = loss_from(Objective(value, weight, normaliser=normaliser))
             # one all-reduce for the loss and the logged scalar terms: global means for the logs, and
             # a collective non-finite decision (NaN/inf anywhere makes the loss non-finite everywhere)
@@ -230,7 +226,7 @@ class Context:
             loss = local + (stats[0].to(local.dtype) - local).detach()
             terms = {**terms, **{k: stats[i + 1] for i, k in enumerate(names)}}
             # an objective whose loss_from() is `loss` (value −loss over one "example")
-            return Objective(-loss.reshape(1), terms=terms, aux=aux)
+            return Objective(-loss.reshape(1), terms=terms)
 
         objective.__name__ = "ddp_phase"
         return objective

@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from ..core import UnifiedModel, loss_from
+from ..core import ADAM_BETAS, UnifiedModel, loss_from
 from ..errors import CheckpointError, ConfigError, DataError, NonFiniteError
 from . import checkpoint as ckpt
 from .config import TrainConfig
@@ -48,7 +48,7 @@ def make_optimizers(model: UnifiedModel, foreach: bool | None = None,
         params = model.phase_parameters(ph)
         if not params:
             raise ConfigError(f"phase {ph.name!r} of {model.name} has no trainable parameters")
-        opts[ph.name] = torch.optim.Adam(params, lr=ph.optim["lr"], betas=tuple(ph.optim.get("betas", (0.9, 0.999))),
+        opts[ph.name] = torch.optim.Adam(params, lr=ph.optim["lr"], betas=tuple(ph.optim.get("betas", ADAM_BETAS)),
                                          foreach=foreach, fused=fused, **decay)
     return opts
 
@@ -71,7 +71,7 @@ class Trainer:
         # the run's optimiser settings (lr, betas, weight decay, ...), re-applied over a restored checkpoint's
         self._group_settings = {n: [{k: v for k, v in g.items() if k != "params"} for g in o.param_groups]
                                 for n, o in self.optimizers.items()}
-        if cfg.kl_warmup and not any(getattr(ph.objective, "anneals_kl", False) for ph in model.phases):
+        if cfg.kl_warmup and not any(ph.objective.anneals_kl for ph in model.phases):
             raise ConfigError(f"kl_warmup={cfg.kl_warmup}: {model.name} has no Eq. 12 objective with a KL term to "
                               "anneal (it applies to vae, cvae and their AA versions); drop kl_warmup")
         # model selection: ``validator(model) -> {"val/<metric>": value}`` on the held-out split (built by the API)
@@ -134,8 +134,6 @@ class Trainer:
         # not two) covers the loss and the gradients; a bad phase's gradients are dropped unused.
         # only this phase's parameters receive gradients (a plain backward where they are all there are)
         loss.backward(inputs=None if self._whole[ph.name] else params)
-        if self.dist is not None:
-            self.dist.all_reduce_grads(params)
         with_grad = [p for p in params if p.grad is not None]
         # Σ_i ‖g_i‖ + loss is finite iff the loss and every gradient entry are (inf − inf is nan), or else
         # the norms overflow (finite entries, unusable all the same): one foreach pass and one sync

@@ -20,9 +20,8 @@ from typing import Callable
 import torch
 from tqdm.auto import tqdm
 
-from unidgm.errors import DataError, NonFiniteError, UnidgmError
-
-from ._util import as_tensor, check_positive_int
+from ..checks import as_tensor, check_positive_int
+from ..errors import DataError, NonFiniteError, UnidgmError
 
 LogWeightFn = Callable[[torch.Tensor, int], torch.Tensor]
 
