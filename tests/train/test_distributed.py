@@ -77,7 +77,7 @@ def worker(out: Path) -> None:
                 obj.value = obj.value * float("nan")
             return obj
 
-        gan_module.gan_phi = flaky_phi
+        gan_module.gan_phi = base.derive(flaky_phi)  # the same declarations around the faulty body
         try:
             run = _train("gan", "ring8", ["steps=10", "batch_size=64", "nonfinite=skip"], out=out / "nan",
                          distributed=ctx)
@@ -98,7 +98,7 @@ def worker(out: Path) -> None:
                 os.kill(os.getpid(), signal.SIGTERM)
             return base(model, batch)
 
-        gan_module.gan_phi = signalled_phi
+        gan_module.gan_phi = base.derive(signalled_phi)
         try:
             _train("gan", "ring8", ["steps=40", "batch_size=64"], out=out / "stop", distributed=ctx)
             res["stop"] = {"step": None}
