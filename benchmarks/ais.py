@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.run import RESULTS, write_results
+from unidgm.report import machine, markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "runs" / "bench" / "ais"
@@ -121,11 +122,10 @@ def render(res: dict) -> str:
              f"{res['n_test']} test examples. Observation model for *every* model: N(x; mean(z), σ²I), σ per run "
              f"chosen from {res['sigma_grid']} on training images (never test) — one scale for explicit and "
              "implicit generators (Wu et al. 2017). AIS is a stochastic lower bound; the BDMC gap (forward vs "
-             "reverse AIS on data simulated from each model, same settings) bounds its error there.", "",
-             "| model | KL minimised | AIS log p(x) (nats) | σ | BDMC gap | "
-             + ("modes captured (of %d) | high-quality fraction |" % res["n_modes"] if toy else
-                "classifier IS |"),
-             "|---|---|---|---|---|---|" + ("---|" if toy else "")]
+             "reverse AIS on data simulated from each model, same settings) bounds its error there.", ""]
+    head = ["model", "KL minimised", "AIS log p(x) (nats)", "σ", "BDMC gap",
+            *([f"modes captured (of {res['n_modes']})", "high-quality fraction"] if toy else ["classifier IS"])]
+    rows = []
     for label, _, _, _ in ROWS:
         cells = [r for r in res["runs"] if r["model"] == label]
         if not cells:
@@ -136,14 +136,13 @@ def render(res: dict) -> str:
             row += [_mean_std([c["modes_captured"] for c in cells]), _mean_std([c["high_quality"] for c in cells])]
         else:
             row += [_mean_std([c["inception_score"] for c in cells])]
-        lines.append("| " + " | ".join(row) + " |")
+        rows.append(row)
+    lines += markdown_table(head, rows)
     if res.get("bdmc_curves"):
-        lines += ["", "BDMC at growing T (examples simulated from the first seed's model, σ as in the table):", "",
-                  "| model | T | lower (forward AIS) | upper (reverse AIS) | gap | seconds |", "|---|---|---|---|---|---|"]
-        for label, pts in res["bdmc_curves"].items():
-            for p in pts:
-                lines.append(f"| {label} | {p['T']} | {p['lower']:.2f} | {p['upper']:.2f} | {p['gap']:.2f} | "
-                             f"{p['seconds']:.0f} |")
+        lines += ["", "BDMC at growing T (examples simulated from the first seed's model, σ as in the table):", ""]
+        lines += markdown_table(["model", "T", "lower (forward AIS)", "upper (reverse AIS)", "gap", "seconds"],
+                                [[label, p["T"], f"{p['lower']:.2f}", f"{p['upper']:.2f}", f"{p['gap']:.2f}",
+                                  f"{p['seconds']:.0f}"] for label, pts in res["bdmc_curves"].items() for p in pts])
     lines += ["", "Commands:", "", *[f"    {c}" for c in res["commands"]], "",
               "Machine: " + ", ".join(f"{k} {v}" for k, v in res["machine"].items()
                                        if k in ("torch", "cpu_count", "torch_threads", "cuda", "git_commit"))
@@ -174,7 +173,6 @@ def figure(res: dict, path: Path) -> None:
 
 def main(argv: list[str]) -> dict:
     from unidgm.eval.ais import SIGMA_GRID
-    from unidgm.experiments.sweep import machine
     data = _opt(argv, "--data", "ring8")
     steps = _opt(argv, "--steps", 2000 if data in ("ring8", "grid25") else 2000)
     seeds = _opt(argv, "--seeds", 2)

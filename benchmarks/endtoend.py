@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import random
 import statistics as st
 import subprocess
@@ -24,6 +23,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from unidgm.report import machine, markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
@@ -154,12 +155,11 @@ def main(argv: list[str]) -> dict:
                 row["unidgm_test_metric"] = st.median(row["unidgm_test_elbo"])
             row["step_ms_unidgm_first_run"] = res["unidgm_cli"][0]["step_ms"]
             rows.append(row)
-    from benchmarks.throughput import machine
-    m = machine(1)  # the driver's view of the machine; every runner uses 1 thread
+    m = machine()  # the driver's view of the machine; every runner uses 1 thread
     result = {"rows": rows, "date": time.strftime("%Y-%m-%d %H:%M"), "command": "python -m benchmarks.run endtoend " +
-              " ".join(argv), "machine": {"processor": platform.processor() or platform.machine(),
-                                          "cpu": m["cpu"], "cores": m["cores"], "torch": m["torch"],
-                                          "threads_per_run": 1, "load_before": os.getloadavg()[0]}}
+              " ".join(argv), "machine": {"processor": m["processor"], "cpu": m["cpu"], "cores": m["cpu_count"],
+                                          "torch": m["torch"], "threads_per_run": 1,
+                                          "load_before": os.getloadavg()[0]}}
     from benchmarks.run import write_results
     write_results("endtoend", result, render(result))
     return result
@@ -170,16 +170,17 @@ def render(res: dict) -> str:
     lines = ["# End-to-end training speed on real data (whole processes)", "",
              f"{res['date']}, {m['cpu']}, {m['cores']} cores, 1 thread per run, torch {m['torch']}; "
              f"`{res['command']}`. Wall time from process start to the end of training (imports, data loading, "
-             "training, final checkpoint); ratios are peer wall / unidgm wall per repeat (paired), median.", "",
-             "| job | steps | unidgm CLI s | ratio API | ratio hand | ratio pythae | unidgm late/early step | "
-             "test ELBO unidgm / hand / pythae |", "|---|---|---|---|---|---|---|---|"]
+             "training, final checkpoint); ratios are peer wall / unidgm wall per repeat (paired), median.", ""]
+    rows = []
     for r in res["rows"]:
         elbo = " / ".join(f"{st.median(v):.2f}" if v and None not in v else "—" for v in
                           (r.get("unidgm_test_elbo"), r.get("hand_test_elbo"), r.get("pythae_test_elbo")))
-        lines.append(f"| {r['job']} | {r['steps']} | {st.median(r['unidgm_wall_s']):.1f} | "
-                     f"{r.get('ratio_unidgm_api_over_unidgm', '—')} | {r.get('ratio_hand_over_unidgm', '—')} | "
-                     f"{r.get('ratio_pythae_over_unidgm', '—')} | {r['late_vs_early_step_time']} | "
-                     f"{elbo if r['job'].startswith('vae') else '—'} |")
+        rows.append([r["job"], r["steps"], f"{st.median(r['unidgm_wall_s']):.1f}",
+                     r.get("ratio_unidgm_api_over_unidgm", "—"), r.get("ratio_hand_over_unidgm", "—"),
+                     r.get("ratio_pythae_over_unidgm", "—"), r["late_vs_early_step_time"],
+                     elbo if r["job"].startswith("vae") else "—"])
+    lines += markdown_table(["job", "steps", "unidgm CLI s", "ratio API", "ratio hand", "ratio pythae",
+                             "unidgm late/early step", "test ELBO unidgm / hand / pythae"], rows)
     lines += ["", "A ratio above 1 means the peer took longer than unidgm. The synthetic, kernel-level breakdown is "
               "`throughput.md`."]
     return "\n".join(lines) + "\n"

@@ -26,6 +26,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.run import write_results
+from unidgm.report import machine, markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "runs" / "bench" / "iwgan"
@@ -113,12 +114,12 @@ def markdown(res: dict) -> str:
              f"{m['torch_threads']} thread(s)), torch {m['torch']}, unidgm {m['unidgm']} at {m['git_commit']}; "
              f"{res['runtime_s']} s. Classifier inception score (our MNIST classifier; 2000 samples at checkpoints, "
              "10000 for the final score), mean ± std over seeds; gain = paired difference to the GAN of the same seed.",
-             "", "| variant | " + " | ".join(f"step {s}" for s in steps) + " | final IS (10k samples) |",
-             "|---|" + "---|" * (len(steps) + 1)]
+             ""]
+    rows = []
     for name, v in variants.items():
         cells = [_mean_std([r["curve"][s] for r in v["seeds"].values() if s in r["curve"]]) for s in steps]
         finals = [r["final_is"] for r in v["seeds"].values() if r["final_is"] is not None]
-        lines.append(f"| {name} | " + " | ".join(cells) + f" | {_mean_std(finals)} |")
+        rows.append([name, *cells, _mean_std(finals)])
     for name, v in variants.items():
         if name == "gan":
             continue
@@ -127,7 +128,8 @@ def markdown(res: dict) -> str:
             pairs = [r["curve"][s] - base[seed]["curve"][s] for seed, r in v["seeds"].items()
                      if seed in base and s in r["curve"] and s in base[seed]["curve"]]
             gains.append(_mean_std(pairs))
-        lines.append(f"| gain {name} − gan | " + " | ".join(gains) + " | |")
+        rows.append([f"gain {name} − gan", *gains, ""])
+    lines += markdown_table(["variant", *(f"step {s}" for s in steps), "final IS (10k samples)"], rows)
     lines += ["", "Mechanism (exact, from Eq. 16 and the non-saturating generator loss −log D(x)): a generated "
               "sample's gradient through its logit is (1 − D(x_i)) ∇logit_i in the GAN; Eq. 16 multiplies it by "
               "w̃_i ∝ D(x_i)/(1 − D(x_i)), so in IWGAN it is ∝ D(x_i) ∇logit_i. The GAN pushes hardest on the "
@@ -136,16 +138,17 @@ def markdown(res: dict) -> str:
               "", "What Eq. 16 does to the generator's gradient, per checkpoint (mean over seeds; 10 fresh batches of "
               "64 in training mode): effective sample size of the weights as a fraction of the group (1 = the GAN's "
               "uniform weights; 1/k = one sample carries the whole update), and D(x) on generated, training and "
-              "held-out test images.", "",
-              "| variant | step | ESS / k (k=64) | ESS / k (k=8) | D(generated) | D(train) | D(test) |",
-              "|---|---|---|---|---|---|---|"]
+              "held-out test images.", ""]
+    rows = []
     for name, v in variants.items():
         for s in steps:
             pts = [p for r in v["seeds"].values() for p in r["diagnostics"] if p["step"] == s]
             if pts:
                 m = {k: statistics.mean(p[k] for p in pts) for k in pts[0] if k != "step"}
-                lines.append(f"| {name} | {s} | {m['ess_fraction_k64']:.3f} | {m['ess_fraction_k8']:.3f} | "
-                             f"{m['d_fake']:.3f} | {m['d_train']:.3f} | {m['d_test']:.3f} |")
+                rows.append([name, s, *(f"{m[k]:.3f}" for k in ("ess_fraction_k64", "ess_fraction_k8", "d_fake",
+                                                                 "d_train", "d_test"))])
+    lines += markdown_table(["variant", "step", "ESS / k (k=64)", "ESS / k (k=8)", "D(generated)", "D(train)",
+                             "D(test)"], rows)
     return "\n".join(lines) + "\n"
 
 
@@ -169,7 +172,6 @@ def main(argv: list[str] | None = None) -> dict:
             commands.append(" ".join(_sweep(outs[f"k={k}"], "iw", steps, seeds, [f"iw.k={k}"], data_root, n_train)[2:]))
     elif k:
         outs[f"k={k}"] = out.with_name(out.name + f"-k{k}")
-    from unidgm.experiments.sweep import machine
     res = collect(outs, data_root)
     res.update(n_train=n_train, date=datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
                command="python -m benchmarks.run iwgan " + " ".join(argv), sweeps=commands,

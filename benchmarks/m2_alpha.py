@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from benchmarks.run import write_results
+from unidgm.report import machine, markdown_table
 
 N_VAL, VAL_SEED = 5000, 12345  # held out of MNIST's training set, 500 per class
 OUT = Path(__file__).resolve().parents[1] / "runs" / "bench" / "m2-alpha"
@@ -56,7 +57,6 @@ def _finished(run: Path, steps: int, weighting: str, n_l: int, seed: int) -> boo
 def main(argv: list[str]) -> dict:
     import unidgm
     from unidgm.data import balanced_subset, get_dataset
-    from unidgm.experiments.sweep import machine
     torch.set_num_threads(1)  # as the runs (threads=1): one core, the machine recorded as it ran
     steps = _opt(argv, "--steps", 3000)
     labels = [int(v) for v in _opt(argv, "--labels", "600,6000").split(",")]
@@ -120,13 +120,16 @@ def main(argv: list[str]) -> dict:
              f"shared with other jobs). Validation: {res['validation']}. "
              f"The default is chosen by mean **validation** accuracy over both label budgets: **{chosen}** "
              f"({', '.join(f'{w} {v:.4f}' for w, v in mean_val.items())}). Test accuracy was computed after the choice.",
-             "", "| labels | weighting | validation accuracy (choice) | test accuracy |", "|---|---|---|---|"]
+             ""]
+
+    def cell(v):
+        return f"{v['mean']:.4f}" + (f" ± {v['std']:.4f}" if v["std"] is not None else " (1 seed)")
+    rows = []
     for key, row in table.items():
         n_l, w = key.split("/")
-        mark = " (chosen)" if w == chosen else ""
-        def cell(v):
-            return f"{v['mean']:.4f}" + (f" ± {v['std']:.4f}" if v["std"] is not None else " (1 seed)")
-        lines.append(f"| {n_l} | {w}{mark} | {cell(row['val_accuracy'])} | {cell(row['test_accuracy'])} |")
+        rows.append([n_l, w + (" (chosen)" if w == chosen else ""), cell(row["val_accuracy"]),
+                     cell(row["test_accuracy"])])
+    lines += markdown_table(["labels", "weighting", "validation accuracy (choice)", "test accuracy"], rows)
     write_results("m2-alpha", res, "\n".join(lines) + "\n")
     return res
 

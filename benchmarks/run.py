@@ -8,10 +8,11 @@ and ``.md`` itself; add one by adding a line to ``BENCHES``.
 from __future__ import annotations
 
 import importlib
-import json
 import sys
 import time
 from pathlib import Path
+
+from unidgm.report import write_json, write_text
 
 BENCHES = {
     "throughput": "benchmarks.throughput",  # training samples/s vs a hand-written loop, FLOP/s, DDP, memory
@@ -27,9 +28,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def write_results(name: str, res: dict, markdown: str) -> None:
     """``benchmarks/results/<name>.json`` and ``.md``, and the Markdown on stdout."""
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / f"{name}.json").write_text(json.dumps(res, indent=1) + "\n")
-    (RESULTS / f"{name}.md").write_text(markdown)
+    write_json(RESULTS / f"{name}.json", res, indent=1)
+    write_text(RESULTS / f"{name}.md", markdown)
     print(markdown)
 
 

@@ -38,7 +38,6 @@ import copy
 import datetime
 import json
 import os
-import platform
 import resource
 import random
 import statistics
@@ -49,8 +48,10 @@ from pathlib import Path
 
 import torch
 
-from benchmarks.run import write_results
 import torch.nn.functional as F
+
+from benchmarks.run import write_results
+from unidgm.report import machine, markdown_table
 
 ROOT = Path(__file__).resolve().parents[1]
 CASES = {"vae": 100, "gan": 64}  # batch sizes
@@ -458,21 +459,12 @@ def memory(threads: int, steps: int) -> dict:
 
 # --- the report ------------------------------------------------------------------------------------
 
-def machine(threads: int) -> dict:
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?") \
-        if Path("/proc/cpuinfo").exists() else platform.processor()
-    return {"host": platform.node(), "platform": platform.platform(), "cpu": cpu, "cores": os.cpu_count(),
-            "threads": threads, "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
-            "torch": torch.__version__, "python": platform.python_version(),
-            "load_average_at_start": [round(v, 2) for v in os.getloadavg()]}
-
-
 def markdown(res: dict) -> str:
     m = res["machine"]
     lines = [f"# Throughput — {res['date']}", "",
              "A kernel-level breakdown on synthetic batches of a fresh model, timed in short interleaved chunks; "
              "it is not what a whole run costs. Whole runs on real data: `endtoend.md`.", "",
-             f"`{res['command']}` on {m['device']} ({m['cpu']}, {m['cores']} cores, {m['threads']} threads), "
+             f"`{res['command']}` on {m['device']} ({m['cpu']}, {m['cpu_count']} cores, {m['torch_threads']} threads), "
              f"torch {m['torch']}; load average at start {m['load_average_at_start']}, at end "
              f"{m.get('load_average_at_end')}; {res.get('runtime_s')} s.", "",
              f"Training samples/s by {res['clock']} (median of interleaved repeats, in a fresh random order each "
@@ -484,10 +476,8 @@ def markdown(res: dict) -> str:
              "`allocator=auto` keeps freed memory in the process instead of page-faulting it back every step "
              "(`unidgm.train.speed.keep_freed_memory`). The last two columns give the hand loop both, and read "
              "the framework's own cost (objectives, phases, the non-finite guard, logging) against it.", "",
-             f"Fast = {res['variants']['unidgm_fast']}.", "",
-             "| model | batch | hand loop | unidgm default | fast (fp32) | fast + compile | fast + bf16 | "
-             "warm-up incl. compile s | hand loop on unidgm's footing | framework cost vs it |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             f"Fast = {res['variants']['unidgm_fast']}.", ""]
+    rows = []
     for case in CASES:
         r = res[case]
         s = r["samples_per_s"]
@@ -495,20 +485,23 @@ def markdown(res: dict) -> str:
                    f"{r[f'quartiles_{k}_vs_hand'][1]})" for v, k in RATIOS.items() if v in s}
         if "unidgm_compiled" in s:
             cell["unidgm_compiled"] = f"{s['unidgm_compiled']} (×{r['unidgm_compiled_vs_hand_median']})"
-        lines.append(f"| {case} | {r['batch']} | {s['hand']} | {cell['unidgm']} | {cell['unidgm_fast']} | "
-                     f"{cell.get('unidgm_compiled', '—')} | {cell['unidgm_bf16']} | "
-                     f"{r['warmup_s'].get('unidgm_compiled', '—')} | {s[REFERENCE]} "
-                     f"(×{r['hand_same_footing_vs_hand_median']}) | {r['framework_cost_vs_hand_same_footing']:+.1%} |")
+        rows.append([case, r["batch"], s["hand"], cell["unidgm"], cell["unidgm_fast"],
+                     cell.get("unidgm_compiled", "—"), cell["unidgm_bf16"], r["warmup_s"].get("unidgm_compiled", "—"),
+                     f"{s[REFERENCE]} (×{r['hand_same_footing_vs_hand_median']})",
+                     f"{r['framework_cost_vs_hand_same_footing']:+.1%}"])
+    lines += markdown_table(["model", "batch", "hand loop", "unidgm default", "fast (fp32)", "fast + compile",
+                             "fast + bf16", "warm-up incl. compile s", "hand loop on unidgm's footing",
+                             "framework cost vs it"], rows)
     if "profile" in res:
         lines += ["", "Where a step's time goes (torch.profiler, CPU ms per step; dense = matmul/convolution "
-                  "forward and backward kernels, the same in every variant in fp32):", "",
-                  "| model | loop | total | dense | Adam step | other | fp32 bound: hand total / dense |",
-                  "|---|---|---|---|---|---|---|"]
+                  "forward and backward kernels, the same in every variant in fp32):", ""]
+        rows = []
         for case, prof in res["profile"].items():
             for name, p in prof.items():
                 bound = f"×{prof['hand']['total_ms'] / p['dense_ms']:.2f}" if p["dense_ms"] else "—"
-                lines.append(f"| {case} | {name} | {p['total_ms']} | {p['dense_ms']} | {p['optimizer_ms']} | "
-                             f"{p['other_ms']} | {bound} |")
+                rows.append([case, name, p["total_ms"], p["dense_ms"], p["optimizer_ms"], p["other_ms"], bound])
+        lines += markdown_table(["model", "loop", "total", "dense", "Adam step", "other",
+                                 "fp32 bound: hand total / dense"], rows)
     f = res["vae_flops"]
     lines += ["", f"VAE step: {f['flop_per_step'] / 1e6:.0f} MFLOP (matmuls, forward + backward), "
               f"{f['achieved_flop_s'] / 1e9:.1f} GFLOP/s achieved by the default path = "
@@ -532,12 +525,13 @@ def markdown(res: dict) -> str:
                   f"clock, {d['efficiency_cpu_time']:.0%} by CPU time (communication work counted, waiting "
                   "for a core not; the wall figure depends on what else the machine runs)."]
     lines += ["", "Peak memory in training, each in a fresh process (RSS high-water mark reset before the first step):",
-              "", "| memory | hand peak MB | unidgm peak MB | overhead | growth in training, hand / unidgm MB |",
-              "|---|---|---|---|---|"]
-    for case, r in res["memory"].items():
-        key = r["measured"]
-        lines.append(f"| {case} ({key}) | {r['hand'][key]} | {r['unidgm'][key]} | {r['peak_overhead']:+.1%} | "
-                     f"{r['hand']['training_rss_growth_mb']} / {r['unidgm']['training_rss_growth_mb']} |")
+              ""]
+    rows = [[f"{case} ({r['measured']})", r["hand"][r["measured"]], r["unidgm"][r["measured"]],
+             f"{r['peak_overhead']:+.1%}",
+             f"{r['hand']['training_rss_growth_mb']} / {r['unidgm']['training_rss_growth_mb']}"]
+            for case, r in res["memory"].items()]
+    lines += markdown_table(["memory", "hand peak MB", "unidgm peak MB", "overhead",
+                             "growth in training, hand / unidgm MB"], rows)
     if res.get("notes"):
         lines += ["", *res["notes"]]
     return "\n".join(lines) + "\n"
@@ -563,7 +557,8 @@ def main(argv: list[str] | None = None) -> dict:
     worker_options = [o for o in ("--wall", "--no-compile") if o in argv]
     started = time.perf_counter()
     res = {"date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
-           "command": "python -m benchmarks.run throughput " + " ".join(argv), "machine": machine(threads),
+           "command": "python -m benchmarks.run throughput " + " ".join(argv),
+           "machine": {**machine(), "load_average_at_start": [round(v, 2) for v in os.getloadavg()]},
            "clock": CLOCK["name"],
            "variants": {"hand": "hand-written loop, torch.optim.Adam defaults", **{k: v or "defaults"
                                                                                    for k, v in variants.items()}}}

@@ -7,7 +7,8 @@ import pytest
 from unidgm.cli import main
 from unidgm.errors import ConfigError
 from unidgm.experiments import recipes as R
-from unidgm.experiments.reproduce import parse_steps, verdict
+from unidgm.experiments.reproduce.plan import parse_steps
+from unidgm.experiments.reproduce.verdicts import verdict
 
 
 def test_extended_recipes_are_the_base_recipe_plus_one_switch():

@@ -6,15 +6,13 @@ Protocol: each cell aggregates one metric over independent seeds as mean +- samp
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 from pathlib import Path
 
 import numpy as np
 
 from unidgm.errors import DataError
+from unidgm.report import markdown_table, write_csv, write_json, write_text
 
 
 def summarise(values) -> tuple[float, float]:
@@ -79,22 +77,9 @@ def write_table(rows, columns=None, path_stem=None, digits: int = 2) -> dict:
     cells = [[_text(r.get(c), digits) for c in columns] for r in rows]
 
     stem = Path(path_stem)
-    stem.parent.mkdir(parents=True, exist_ok=True)
     paths = {ext: stem.with_name(stem.name + "." + ext) for ext in ("md", "csv", "json")}
-
-    def esc(s: str) -> str:
-        return s.replace("|", "\\|").replace("\n", " ")
-
-    md = ["| " + " | ".join(esc(c) for c in columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]
-    md += ["| " + " | ".join(esc(c) for c in row) + " |" for row in cells]
-    paths["md"].write_text("\n".join(md) + "\n", encoding="utf-8")
-
-    buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(columns)
-    writer.writerows(cells)
-    paths["csv"].write_text(buf.getvalue(), encoding="utf-8")
-
+    write_text(paths["md"], "\n".join(markdown_table(columns, cells)) + "\n")
+    write_csv(paths["csv"], [dict(zip(columns, row)) for row in cells], columns)
     payload = {"columns": columns, "rows": [{c: _json_value(r.get(c), digits) for c in columns} for r in rows]}
-    paths["json"].write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    write_json(paths["json"], payload, ensure_ascii=False)
     return paths

@@ -3,6 +3,7 @@
 
 def add_reproduce_parser(sub):
     """`unidgm reproduce` and `unidgm sweep` (called by the CLI's build_parser)."""
-    from . import reproduce, sweep
-    reproduce.add_parser(sub)
+    from . import sweep
+    from .reproduce import command
+    command.add_parser(sub)
     sweep.add_parser(sub)

@@ -15,6 +15,7 @@ import shutil
 import time
 from pathlib import Path
 
+from ..report import markdown_table, write_text
 from .sweep import Variant, collect, run_dir, run_sweep, write_summary
 
 DEFAULT_STEPS = {"gan": 8000, "vae": 6000}  # about 2-3 minutes on 2 (otherwise idle) CPU cores
@@ -69,16 +70,16 @@ def _demo(out: Path, steps, seeds, log, jobs: int) -> Path:
     _plot_pairs(variants, seeds, runs, figures)
     table = _score_table(variants, seeds, runs)
     log("\n" + table)
-    (out / "README.md").write_text(
-        "# unidgm demo\n\n" + table + "\n\nTable 1 (from the code):\n\n" + table1_markdown(["ada", "gan", "infogan", "vae"])
-        + "\n\nFull table: summary.md; sample grids and curves: figures/; run folders: runs/.\n", encoding="utf-8")
+    write_text(out / "README.md", "# unidgm demo\n\n" + table + "\n\nTable 1 (from the code):\n\n"
+               + table1_markdown(["ada", "gan", "infogan", "vae"])
+               + "\n\nFull table: summary.md; sample grids and curves: figures/; run folders: runs/.\n")
     log(f"\nwall time {time.time() - t0:.0f} s; results in {out.resolve()} (summary: {paths['md'].name})")
     return out
 
 
 def _score_table(variants, seeds, runs) -> str:
     from ..eval.table import format_mean_std, summarise
-    rows = ["| pair | data | metric | base | extended | gain |", "|---|---|---|---|---|---|"]
+    rows = []
     for base, ext, metrics in ((variants[0], variants[1], ("modes_captured", "high_quality_fraction")),
                                (variants[2], variants[3], ("elbo",))):
         cb, ce = collect(runs, base, seeds), collect(runs, ext, seeds)
@@ -87,10 +88,11 @@ def _score_table(variants, seeds, runs) -> str:
             if not b or not e:
                 continue
             gain = sum(e) / len(e) - sum(b) / len(b)
-            rows.append(f"| {base.name.upper()} → {ext.name.upper()} | {base.data} | {m} | "
-                        f"{format_mean_std(*summarise(b))} | {format_mean_std(*summarise(e))} | {gain:+.2f} |")
-    return "\n".join(rows) + (f"\n\n(mean ± std over seeds {list(seeds)}; {variants[0].steps} / {variants[2].steps} steps "
-                               "per GAN / VAE; with so few seeds, a gain within the spread is not evidence)")
+            rows.append([f"{base.name.upper()} → {ext.name.upper()}", base.data, m, format_mean_std(*summarise(b)),
+                         format_mean_std(*summarise(e)), f"{gain:+.2f}"])
+    table = markdown_table(["pair", "data", "metric", "base", "extended", "gain"], rows)
+    return "\n".join(table) + (f"\n\n(mean ± std over seeds {list(seeds)}; {variants[0].steps} / {variants[2].steps} "
+                               "steps per GAN / VAE; with so few seeds, a gain within the spread is not evidence)")
 
 
 def _plot_pairs(variants, seeds, runs, figures: Path) -> None:

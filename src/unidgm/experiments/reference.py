@@ -19,7 +19,7 @@ from pathlib import Path
 
 from .. import models as _zoo  # noqa: F401  (registers the zoo: groups name models)
 from ..errors import ConfigError
-from .sweep import machine
+from ..report import machine, markdown_table, write_json, write_text
 
 
 @dataclass(frozen=True)
@@ -137,9 +137,7 @@ def run_cell(group: Group, seed: int, runs: Path, results: Path, data_root, *, d
             "train_wall_s": round(train_s, 1), "eval_wall_s": round(time.time() - t1, 1),
             "config": cfg, "command": f"unidgm reproduce reference --only {group.key} --seeds {seed + 1}",
             "machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M")}
-    out = cell_path(results, group.key, seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(cell, indent=1, default=float))
+    write_json(cell_path(results, group.key, seed), cell, indent=1, default=float)
     return cell
 
 
@@ -196,20 +194,21 @@ def render(table: dict) -> str:
              f"Generated {table['generated']} on {table['machine'].get('processor')} "
              f"({table['machine'].get('cpu_count')} cores), torch {table['machine'].get('torch')}. "
              "Every number is a model selected on the validation split (held out of the training images), "
-             "measured once on the test set. Command per row below; cells: `benchmarks/results/reference/`.", "",
-             "| row | published | ours (mean ± std) | seeds | verdict | budget |", "|---|---|---|---|---|---|"]
+             "measured once on the test set. Command per row below; cells: `benchmarks/results/reference/`.", ""]
+    rows = []
     for r in table["rows"]:
         d = 4 if abs(r["reference"]) < 2 else 2
         ours = format_mean_std(*summarise(r["ours_values"]), digits=d) if r["ours_values"] else "—"
-        lines.append(f"| {r['name']} | {r['reference']} ({r['source']}) | {ours} | {len(r['ours_values'])} | "
-                     f"{r['verdict']} | {r['budget']} |")
+        rows.append([r["name"], f"{r['reference']} ({r['source']})", ours, len(r["ours_values"]), r["verdict"],
+                     r["budget"]])
+    lines += markdown_table(["row", "published", "ours (mean ± std)", "seeds", "verdict", "budget"], rows)
     return "\n".join(lines) + "\n"
 
 
 def write(results: Path) -> dict:
     table = collect(results)
-    (results / "reference.json").write_text(json.dumps(table, indent=1, default=float))
-    (results / "reference.md").write_text(render(table))
+    write_json(results / "reference.json", table, indent=1, default=float)
+    write_text(results / "reference.md", render(table))
     return table
 
 

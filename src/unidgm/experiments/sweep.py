@@ -16,8 +16,6 @@ every kept checkpoint on a fixed test subset, so that a gain can be checked alon
 from __future__ import annotations
 
 import json
-import os
-import platform
 import shlex
 import shutil
 import sys
@@ -26,6 +24,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+
+from ..report import machine, write_json, write_text
 
 CURVE, TIMING, METRICS = "curve.json", "timing.json", "metrics.json"
 
@@ -241,19 +241,6 @@ def collect(runs, variant: Variant, seeds) -> dict:
     return out
 
 
-def machine() -> dict:
-    """Versions and machine of this process, for reports."""
-    import numpy as np
-
-    import unidgm
-    from ..train.rundir import git_commit
-    return {"unidgm": unidgm.__version__, "torch": torch.__version__, "numpy": np.__version__,
-            "python": platform.python_version(), "platform": platform.platform(), "host": platform.node(),
-            "processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(), "cuda": torch.cuda.is_available(),
-            "git_commit": git_commit()}
-
-
 def write_summary(variants: list[Variant], seeds, runs, out_stem, data_root=None, digits: int = 3,
                   command: str | None = None, wall_s: float | None = None) -> dict:
     """One row per variant: seeds finished, steps, each metric as mean ± std over seeds; written as
@@ -276,13 +263,12 @@ def write_summary(variants: list[Variant], seeds, runs, out_stem, data_root=None
     meta = {"command": command or " ".join(shlex.quote(a) for a in sys.argv), "date": time.strftime("%Y-%m-%d %H:%M:%S %z"),
             "wall_s": wall_s, "seeds": list(seeds), "runs": str(runs), "machine": machine(), "run_commands": per_run}
     stem = Path(out_stem)
-    meta_path = stem.with_name(stem.name + ".meta.json")
-    meta_path.write_text(json.dumps(meta, indent=2))
-    with open(paths["md"], "a", encoding="utf-8") as f:
-        f.write(f"\nMean ± std (ddof 1) over seeds {list(seeds)}. Command: `{meta['command']}`; date {meta['date']}"
-                + (f"; wall time {wall_s:.0f} s" if wall_s is not None else "")
-                + f"; machine {meta['machine']['host']} ({meta['machine']['cpu_count']} CPUs), torch "
-                f"{meta['machine']['torch']}, unidgm {meta['machine']['unidgm']}. Per-run commands: {meta_path.name}.\n")
+    meta_path = write_json(stem.with_name(stem.name + ".meta.json"), meta)
+    write_text(paths["md"], paths["md"].read_text()
+               + f"\nMean ± std (ddof 1) over seeds {list(seeds)}. Command: `{meta['command']}`; date {meta['date']}"
+               + (f"; wall time {wall_s:.0f} s" if wall_s is not None else "")
+               + f"; machine {meta['machine']['host']} ({meta['machine']['cpu_count']} CPUs), torch "
+               f"{meta['machine']['torch']}, unidgm {meta['machine']['unidgm']}. Per-run commands: {meta_path.name}.\n")
     return {**paths, "meta": meta_path}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..core import DataSpec
+from ..report import markdown_table
 
 PROBE = DataSpec((1, 28, 28), 10)  # a shape every model accepts, to read the definitions off
 
@@ -52,9 +53,6 @@ def table1_markdown(names: list[str] | None = None) -> str:
     """The paper's Table 1 as Markdown, one column per model, read off each model's parts and phases."""
     models = _build_all()
     names = names or list(models)
-    rows = list(models[names[0]].table1_row())
-    out = ["| component | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
-    cell = lambda text: text.replace("|", "\\|")  # noqa: E731 - a "|" in p(x|y) would split the cell
-    for r in rows:
-        out.append(f"| {cell(r)} | " + " | ".join(cell(models[n].table1_row()[r]) for n in names) + " |")
-    return "\n".join(out)
+    cols = {n: models[n].table1_row() for n in names}  # component -> text; "|" in p(x|y) is escaped
+    rows = [[r, *(cols[n][r] for n in names)] for r in cols[names[0]]]
+    return "\n".join(markdown_table(["component", *names], rows))

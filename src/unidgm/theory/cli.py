@@ -28,10 +28,10 @@ def run(args) -> int:
         run_lemma2(verbose=True)
     elif args.what == "table1":
         from ..experiments.tables import table1_markdown
+        from ..report import write_text
         text = table1_markdown()
         print(text)
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "table1.md").write_text(text + "\n")
+        write_text(out / "table1.md", text + "\n")
     else:
         from . import run_kl_plot
         from .modes import run_mode_study

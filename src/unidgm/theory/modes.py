@@ -70,6 +70,7 @@ def _study(out: Path, runs: Path, data, seeds, steps, n_samples, models, verbose
     from ..api import train
     from ..data import get_dataset
     from ..eval.table import summarise, write_table
+    from ..report import write_json, write_text
 
     test = get_dataset(data, "test")
     if test.modes is None:
@@ -130,10 +131,10 @@ def _study(out: Path, runs: Path, data, seeds, steps, n_samples, models, verbose
               f"and VAE/GAN, IWGAN k = whole batch. {n_samples} samples per model; {settings['protocol']}. "
               f"The last row is chance: uniform samples over the box of the mode centres (5% margin) — a model "
               f"near it has spread, not learned modes.\n\n")
-    paths["md"].write_text(header + paths["md"].read_text())
+    write_text(paths["md"], header + paths["md"].read_text())
     payload = json.loads(paths["json"].read_text())
     payload.update(settings=settings, per_seed=per_seed)
-    paths["json"].write_text(json.dumps(payload, indent=2, ensure_ascii=False, default=float) + "\n")
+    write_json(paths["json"], payload, ensure_ascii=False, default=float)
     paths["png"] = plot_mode_samples(samples, test.modes, stem.with_suffix(".png"), title=data)
     if verbose:
         print(paths["md"].read_text())

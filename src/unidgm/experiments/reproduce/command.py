@@ -1,0 +1,130 @@
+"""The command line of ``unidgm reproduce``: options, training the plan's runs, the invocation log."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import time
+from pathlib import Path
+
+from ..sweep import run_sweep
+from .plan import Plan
+from .render import write_report
+
+
+def add_parser(sub):
+    p = sub.add_parser("reproduce", help="reproduce the paper's tables (table2, table3, all) next to its numbers",
+                       description="Trains base and extended models with equal budgets over several seeds and "
+                                   "writes a Markdown report with the paper's numbers, ours, gains and verdicts.")
+    p.add_argument("table", choices=["table2", "table3", "all", "reference"],
+                   help="reference: the reproducibility table (standard models to convergence vs published figures)")
+    p.add_argument("--only", default=None, help="reference: comma-separated groups (default: all)")
+    p.add_argument("--max-minutes", type=float, default=None, help="reference: wall-clock budget per training run")
+    p.add_argument("--seed-list", default=None, help="reference: these seeds only, e.g. 2 or 0,1 (for parallel lanes)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per model (paper: 5; default 5, --quick: 2)")
+    p.add_argument("--sizes", default="1,10,100", help="training-data percentages for Table 3 / Table 2 right")
+    p.add_argument("--gan-sizes", default="100", help="training-data percentages for Table 2 left/middle "
+                                                      "(the paper: 100; e.g. 1,100 adds a 1%% row)")
+    p.add_argument("--steps", default=None, help="training steps: N for every model, or family=N pairs "
+                                                 "(vae=3000,svae=2000,gan=1000; families vae, svae, gan)")
+    p.add_argument("--select", choices=["validation", "last"], default="validation",
+                   help="the model each run reports: the best on the validation split (default) or the last one")
+    p.add_argument("--quick", action="store_true", help="smoke run in minutes: tiny budgets, few test examples; "
+                                                        "falls back to the embedded digits when MNIST is absent")
+    p.add_argument("--data", default="mnist", help="dataset of the MNIST cells (default mnist)")
+    p.add_argument("--out", default=None, help="results folder (report, tables, figures; default results/reproduce, "
+                                               "for reference benchmarks/results)")
+    p.add_argument("--runs", default=None, help="run folders (default: OUT/runs)")
+    p.add_argument("--jobs", type=int, default=1, help="runs trained in parallel (one process each)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads per run (default: cores / jobs)")
+    p.add_argument("--curve-points", type=int, default=None, help="checkpoints evaluated along training (default 5)")
+    p.add_argument("--report-only", action="store_true", help="only rebuild the report from finished runs")
+    p.add_argument("--data-root", default=None, help="dataset folder, e.g. ../shared/data (default: $UNIDGM_DATA, "
+                                                     "else ~/.cache/unidgm)")
+    p.set_defaults(handler=cmd_reproduce)
+
+
+def cmd_reproduce(args) -> int:
+    import torch
+    if args.table == "reference":
+        from ..reference import cmd_reference
+        return cmd_reference(args, Path(args.out or "benchmarks/results"), args.data_root)
+    args.out = args.out or "results/reproduce"
+    t0, cpu0 = time.time(), _cpu_seconds()
+    plan = Plan(args)
+    out = Path(args.out)
+    runs = Path(args.runs) if args.runs else out / "runs"
+    out.mkdir(parents=True, exist_ok=True)
+    jobs = max(1, args.jobs)
+    threads = args.threads or max(1, (os.cpu_count() or 1) // jobs)
+    torch.set_num_threads(threads)
+    command = command_line(args)
+    for note in plan.notes:
+        print(f"note: {note}")
+    for c, why in plan.skipped:
+        print(f"{c.table} {c.setting} {c.base.label} vs {c.ext.label}: {why}")
+    if not args.report_only:
+        variants = plan.ordered()
+        print(f"reproduce {args.table}: {len(variants)} models x {len(plan.seeds)} seeds on {plan.main}, "
+              f"steps {plan.steps}, {jobs} job(s) x {threads} thread(s); runs in {runs}")
+        if any(v.model in ("gan", "cgan") for v in variants):
+            _warm_classifier(plan)  # trained once here, not by every worker at the same time
+        run_sweep(variants, plan.seeds, runs, plan.data_root, jobs=jobs, threads=threads)
+    wall = time.time() - t0
+    if not args.report_only:  # a report-only pass changes no result: not an invocation of record
+        _log_invocation(out, command, wall, args, plan, _cpu_seconds() - cpu0)
+    paths = write_report(plan, runs, out, invocations(out))
+    print(f"report: {paths['report']}")
+    for t in plan.tables:
+        text = (out / f"{t}.md").read_text()
+        print(text[text.index("## Results"):text.index("## Verdict rule")].rstrip())
+    return 0
+
+
+def command_line(args) -> str:
+    """The invocation as an explicit ``unidgm reproduce`` command (every option spelled out)."""
+    parts = ["unidgm", "reproduce", args.table, "--seeds", str(args.seeds) if args.seeds is not None else None,
+             "--sizes", args.sizes, "--gan-sizes", args.gan_sizes, "--steps", args.steps, "--data", args.data,
+             "--out", args.out, "--runs", args.runs, "--jobs", str(args.jobs), "--threads",
+             None if args.threads is None else str(args.threads), "--curve-points",
+             None if args.curve_points is None else str(args.curve_points), "--data-root", args.data_root]
+    words = []
+    for flag, value in zip(parts[3::2], parts[4::2]):
+        if value is not None:
+            words += [flag, shlex.quote(str(value))]
+    words += [f for f, on in (("--quick", args.quick), ("--report-only", args.report_only)) if on]
+    return " ".join(parts[:3] + words)
+
+
+def _warm_classifier(plan: Plan) -> None:
+    from ...data import get_dataset
+    from ...eval.classifier import get_classifier
+    from ...eval.run import writable_cache
+    for data in sorted({v.data for v in plan.variants.values() if v.model in ("gan", "cgan")}):
+        train = get_dataset(data, "train", plan.data_root, seed=0)
+        test = get_dataset(data, "test", plan.data_root, seed=1)
+        _, acc = get_classifier(data, train, test, writable_cache(plan.data_root), progress=False)
+        print(f"domain classifier for {data}: test accuracy {acc:.4f}")
+
+
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the sweep's worker processes)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _log_invocation(out: Path, command: str, wall: float, args, plan: Plan, cpu: float) -> None:
+    entry = {"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "wall_s": round(wall, 1),
+             "cpu_s": round(cpu, 1),
+             "report_only": bool(args.report_only), "quick": plan.quick, "steps": plan.steps,
+             "seeds": plan.seeds, "data": plan.main, "data_root": str(plan.data_root) if plan.data_root else None,
+             "jobs": args.jobs, "threads": args.threads}
+    with open(out / "invocations.jsonl", "a") as f:
+        f.write(json.dumps(entry) + "\n")
+
+
+def invocations(out: Path) -> list[dict]:
+    f = out / "invocations.jsonl"
+    return [json.loads(ln) for ln in f.read_text().splitlines() if ln.strip()] if f.exists() else []
+

@@ -1,0 +1,131 @@
+"""Which variants one invocation of ``unidgm reproduce`` trains: the comparisons of the tables asked
+for (recipes.py), at the sizes, steps and seeds given, on the data the data root holds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...errors import ConfigError
+from .. import recipes as R
+from ..sweep import Variant
+
+FAMILY_COST_MS = {"vae": 18, "aa-vae": 30, "cvae": 18, "aa-cvae": 30, "svae": 105, "aa-svae": 127,
+                  "gan": 195, "iwgan": 195, "cgan": 210, "iw-cgan": 215}  # per step, 1 CPU thread, MNIST
+
+
+def parse_steps(text: str | None, quick: bool) -> dict[str, int]:
+    steps = dict(R.QUICK_STEPS if quick else R.DEFAULT_STEPS)
+    if not text:
+        return steps
+    if "=" not in text:
+        return {f: _positive(text, "--steps") for f in R.FAMILIES}
+    for item in text.split(","):
+        fam, _, n = item.partition("=")
+        if fam.strip() not in R.FAMILIES:
+            raise ConfigError(f"--steps: unknown family {fam!r}; families: {', '.join(R.FAMILIES)}")
+        steps[fam.strip()] = _positive(n, "--steps")
+    return steps
+
+
+def _positive(text, what) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise ConfigError(f"{what}: {text!r} is not an integer") from None
+    if v <= 0:
+        raise ConfigError(f"{what}: {v} must be > 0")
+    return v
+
+
+def _sizes(text: str, what: str) -> tuple[int, ...]:
+    out = tuple(_positive(s, what) for s in text.split(",") if s.strip())
+    if not out:
+        raise ConfigError(f"{what}: give percentages, e.g. 1,10,100")
+    return out
+
+
+def _available(name: str, root) -> bool:
+    from ...data import get_dataset
+    from ...errors import DataError
+    try:
+        get_dataset(name, "test", root)
+        return True
+    except (DataError, OSError):
+        return False
+
+
+class Plan:
+    """The comparisons of one invocation, their variants (deduplicated), skipped cells and settings."""
+
+    def __init__(self, args):
+        self.quick = args.quick
+        self.select = getattr(args, "select", "validation")
+        self.seeds = list(range(args.seeds if args.seeds is not None else (2 if args.quick else 5)))
+        if not self.seeds:
+            raise ConfigError("--seeds must be >= 1")
+        self.steps = parse_steps(args.steps, args.quick)
+        self.curve_points = args.curve_points if args.curve_points is not None else (2 if args.quick else 5)
+        # None: the data layer's default ($UNIDGM_DATA, else ~/.cache/unidgm), left unnamed in the commands
+        self.data_root = Path(args.data_root) if args.data_root else None
+        self.main = args.data
+        self.notes: list[str] = []
+        if not _available(self.main, self.data_root):
+            if not args.quick:
+                from ...data import data_root
+                raise ConfigError(f"{self.main} is not in the data root {data_root(self.data_root)}: pass --data-root "
+                                  f"(e.g. ../shared/data), or --quick to smoke-test on the embedded digits")
+            self.notes.append(f"{self.main} is absent from the data root, so this quick run uses the embedded "
+                              "8x8 `digits` (1500 training images) with the sizes as fractions of it")
+            self.main = "digits"
+        sizes, gan_sizes = _sizes(args.sizes, "--sizes"), _sizes(args.gan_sizes, "--gan-sizes")
+        comps = []
+        if args.table in ("table2", "all"):
+            comps += R.table2(sizes, gan_sizes)
+        if args.table in ("table3", "all"):
+            comps += R.table3(sizes)
+        self.tables = ["table2", "table3"] if args.table == "all" else [args.table]
+        self.eval = ({"n_samples": 200, "max_test": 200, "curve_test": 200, "curve_samples": 200} if args.quick else
+                     {"n_samples": 10000, "curve_test": 2000, "curve_samples": 2000})
+        self.comparisons, self.skipped, self.variants = [], [], {}
+        self._n_total: dict[str, int] = {}
+        svhn = None
+        for c in comps:
+            if c.data == "svhn":
+                svhn = _available("svhn", self.data_root) if svhn is None else svhn
+                if not svhn:
+                    self.skipped.append((c, "skipped: no SVHN files in the data root"))
+                    continue
+            self.comparisons.append(c)
+            for recipe in (c.base, c.ext):
+                v = self.variant(recipe, c)
+                self.variants.setdefault(v.name, v)
+
+    def dataset(self, c: R.Comparison) -> str:
+        return self.main if c.data == "mnist" else c.data
+
+    def n_total(self, data: str) -> int:
+        if data not in self._n_total:
+            from ...data import get_dataset
+            self._n_total[data] = len(get_dataset(data, "train", self.data_root))
+        return self._n_total[data]
+
+    def variant(self, recipe: R.Recipe, c: R.Comparison) -> Variant:
+        data = self.dataset(c)
+        n = R.size_to_n(c.size, self.n_total(data))
+        steps, batch = self.steps[recipe.family], R.BATCH[recipe.family]
+        if n is not None:
+            batch = min(batch, n)
+        pct = "all" if c.size is None else f"{c.size * 100:g}pct"
+        name = f"{recipe.key}-{data}-{pct}-{steps}steps" + ("-val" if self.select == "validation" else "") + \
+            ("-quick" if self.quick else "")
+        return Variant(name, recipe.model, data, recipe.techniques,
+                       R.train_overrides(recipe, n, steps, batch, self.quick, self.select),
+                       recipe.metrics, self.curve_points, self.eval)
+
+    def pair(self, c: R.Comparison) -> tuple[Variant, Variant]:
+        return self.variant(c.base, c), self.variant(c.ext, c)
+
+    def ordered(self) -> list[Variant]:
+        """Most expensive first (longest-job-first keeps parallel workers busy to the end)."""
+        cost = lambda v: FAMILY_COST_MS.get(v.name.split(f"-{v.data}-")[0], 100) * v.steps  # noqa: E731
+        return sorted(self.variants.values(), key=cost, reverse=True)

@@ -1,0 +1,78 @@
+"""The statistics of one reproduced cell: per-seed values, the paired gain (extended − base, same
+seed), its standard error, the gain at every checkpoint of the curves, and the verdict."""
+
+from __future__ import annotations
+
+import math
+
+from ...eval.table import summarise
+from .. import recipes as R
+from ..sweep import collect
+from .plan import Plan
+
+VERDICT_RULE = (
+    "Every published gain is positive (higher is better for all four metrics), so the claim tested is "
+    "*extended > base*. With g = mean over seeds of the paired difference (extended − base, same seed, "
+    "so the same data subset) and SE = its standard deviation / √n: **reproduced** — g > 0, g > 2·SE, "
+    "and the gain (on the fixed test subset of the curves) is positive at every checkpoint of the "
+    "second half of training; **direction reproduced** — g > 0 but not significant or not positive "
+    "along the whole second half; **not reproduced** — g ≤ 0. The absolute level is reported next to "
+    "the paper's but does not enter the verdict (our budgets are far below the paper's).")
+
+
+def compare(plan: Plan, c: R.Comparison, runs) -> dict:
+    """Numbers of one comparison: per-model values, paired gain, curve gains, verdict."""
+    vb, ve = plan.pair(c)
+    base, ext = collect(runs, vb, plan.seeds), collect(runs, ve, plan.seeds)
+    m = c.metric
+    bvals = dict(zip(base["seeds"], base["metrics"].get(m, [])))
+    evals = dict(zip(ext["seeds"], ext["metrics"].get(m, [])))
+    common = sorted(set(bvals) & set(evals))
+    diffs = [evals[s] - bvals[s] for s in common]
+    row = {"comparison": c, "base_variant": vb.name, "ext_variant": ve.name, "base": list(bvals.values()),
+           "ext": list(evals.values()), "diffs": diffs, "steps": vb.steps, "batch": vb.overrides["batch_size"],
+           "n": vb.overrides.get("n_train", vb.overrides.get("n_labelled")), "data": vb.data,
+           "train_s": base["train_s"] + ext["train_s"], "curve": _curve_gain(base, ext, m, vb.steps)}
+    if diffs:
+        g, sd, se = paired_gain(diffs)
+        row.update(gain=g, gain_sd=sd, gain_se=se, verdict=verdict(diffs, row["curve"]["late_gains"]))
+    else:
+        row.update(gain=None, gain_sd=None, gain_se=None, verdict="not run")
+    return row
+
+
+def paired_gain(diffs: list[float]) -> tuple[float, float, float]:
+    """(mean, sd, SE) of the per-seed paired gains; one seed has no spread to judge by: SE = inf."""
+    g, sd = summarise(diffs)
+    return g, sd, sd / math.sqrt(len(diffs)) if len(diffs) > 1 else float("inf")
+
+
+def verdict(diffs: list[float], late_gains: list[float]) -> str:
+    """VERDICT_RULE: ``diffs`` are the per-seed paired gains at the last step, ``late_gains`` the mean
+    gains at the checkpoints of the second half of training."""
+    if not diffs:
+        return "not run"
+    g, _, se = paired_gain(diffs)
+    if g <= 0:
+        return "not reproduced"
+    if g > 2 * se and late_gains and all(x > 0 for x in late_gains):
+        return "reproduced"
+    return "direction reproduced"
+
+
+def _curve_gain(base: dict, ext: dict, metric: str, steps: int) -> dict:
+    """Mean curves over seeds and the gain at each checkpoint present in every seed of both models."""
+    def mean_curve(curves):
+        per_step: dict[int, list] = {}
+        for cv in curves:
+            for p in cv["points"]:
+                if metric in p:
+                    per_step.setdefault(p["step"], []).append(p[metric])
+        return {s: v for s, v in sorted(per_step.items()) if len(v) == len(curves)}
+    mb, me = mean_curve(base["curves"]), mean_curve(ext["curves"])
+    steps_common = sorted(set(mb) & set(me))
+    gains = {s: sum(me[s]) / len(me[s]) - sum(mb[s]) / len(mb[s]) for s in steps_common}
+    late = [s for s in steps_common if s >= steps / 2]
+    return {"base": mb, "ext": me, "gain": gains, "positive": sum(g > 0 for g in gains.values()),
+            "total": len(gains), "late_gains": [gains[s] for s in late]}
+
