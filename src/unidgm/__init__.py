@@ -1,15 +1,18 @@
 """unidgm: GANs, VAEs, wake-sleep and their hybrids from one formulation (Hu et al., ICLR 2018).
 
-Python API: ``unidgm.train``, ``unidgm.resume``, ``unidgm.load``, ``unidgm.build_model``,
+Python API: ``unidgm.fit``, ``unidgm.resume``, ``unidgm.load``, ``unidgm.build_model``,
 ``unidgm.get_dataset``, ``unidgm.dataset`` (a run's own data); the CLI is ``unidgm`` (see ``unidgm --help``).
 """
 
 __version__ = "0.1.0"
 
-_API = {"train", "resume", "load", "build_model", "resolve", "dataset", "Run", "Settings"}
+_API = {"resume", "load", "build_model", "resolve", "dataset", "Run", "Settings"}
 
 
 def __getattr__(name):  # lazy: `import unidgm` stays cheap; torch loads on first use
+    if name == "fit":  # train a model: api.train (``unidgm.train`` is the training package)
+        from .api import train
+        return train
     if name in _API:
         from . import api
         return getattr(api, name)

@@ -1,7 +1,7 @@
 """The Python API: build, train, resume and load models by name.
 
     import unidgm
-    run = unidgm.train("vae", data="digits", overrides={"steps": 300})
+    run = unidgm.fit("vae", data="digits", overrides={"steps": 300})
     model = unidgm.load(run.path)
     x = model.sample(16)
 """

@@ -135,7 +135,7 @@ def test_every_single_domain_model_trains_on_an_image_folder(tmp_path, shapes):
     trained = []
     for name in MODELS.names():
         try:
-            unidgm.train(name, f"images:{shapes},channels=rgb", progress=False, out=tmp_path / name,
+            unidgm.fit(name, f"images:{shapes},channels=rgb", progress=False, out=tmp_path / name,
                          overrides={"steps": 1, "threads": 1, "batch_size": 8, "n_labelled": 10})
             trained.append(name)
         except unidgm.api.ConfigError as e:

@@ -101,7 +101,7 @@ def test_cli_config_then_train_from_it_and_from_a_runs_config_json(capsys, tmp_p
     assert rc == 2 and "Did you mean: steps" in err
     rc, _, err = run(capsys, "train", "--config", "a/config.json", "--resume", "a")
     assert rc == 2 and "pass one of them" in err
-    run_ = unidgm.train(config=tmp_path / "a" / "config.json", overrides={"steps": 2}, out=tmp_path / "d")
+    run_ = unidgm.fit(config=tmp_path / "a" / "config.json", overrides={"steps": 2}, out=tmp_path / "d")
     assert run_.settings.train.steps == 2 and run_.settings.model_config.hidden == (8,)
 
 

@@ -22,8 +22,8 @@ def run(capsys, *argv):
 @pytest.fixture
 def runs(tmp_path):
     """runs/{vae, gan} finished, runs/cut interrupted at step 3, runs/dead failed, runs/sweep/x/seed-0 nested."""
-    unidgm.train("vae", "ring8", overrides={**TINY, **GAUSSIAN}, out=tmp_path / "runs" / "vae", progress=False)
-    unidgm.train("gan", "ring8", overrides=TINY, out=tmp_path / "runs" / "gan", progress=False)
+    unidgm.fit("vae", "ring8", overrides={**TINY, **GAUSSIAN}, out=tmp_path / "runs" / "vae", progress=False)
+    unidgm.fit("gan", "ring8", overrides=TINY, out=tmp_path / "runs" / "gan", progress=False)
     shutil.copytree(tmp_path / "runs" / "vae", tmp_path / "runs" / "cut")
     cut = tmp_path / "runs" / "cut"
     shutil.rmtree(cut / "checkpoints" / "ckpt-00000006")  # as if stopped by a signal at step 3
@@ -93,7 +93,7 @@ def test_compare_writes_one_table_and_one_figure(capsys, runs):
 def test_mlflow_tracker_logs_params_metrics_and_grids(tmp_path):
     pytest.importorskip("mlflow", reason="the optional MLflow extra is not installed (pip install 'unidgm[mlflow]')")
     from mlflow.tracking import MlflowClient
-    r = unidgm.train("vae", "ring8", overrides={**TINY, **GAUSSIAN, "mlflow": "mlruns"}, out=tmp_path / "r", progress=False)
+    r = unidgm.fit("vae", "ring8", overrides={**TINY, **GAUSSIAN, "mlflow": "mlruns"}, out=tmp_path / "r", progress=False)
     record = json.loads((r.path / "mlflow.json").read_text())
     assert record["tracking_uri"] == (tmp_path / "mlruns").as_uri()  # the relative folder, recorded absolute
     client = MlflowClient(tracking_uri=record["tracking_uri"])
@@ -123,5 +123,5 @@ def test_mlflow_setting_without_the_package_is_a_clear_error(tmp_path, monkeypat
 
     monkeypatch.setattr(builtins, "__import__", no_mlflow)
     with pytest.raises(ConfigError, match="pip install 'unidgm\\[mlflow\\]'"):
-        unidgm.train("vae", "ring8", overrides={**TINY, **GAUSSIAN, "mlflow": "mlruns"}, out=tmp_path / "r", progress=False)
+        unidgm.fit("vae", "ring8", overrides={**TINY, **GAUSSIAN, "mlflow": "mlruns"}, out=tmp_path / "r", progress=False)
     assert not (tmp_path / "r").exists()  # refused before any folder is written

@@ -157,13 +157,17 @@ def test_a_log_line_cut_short_by_a_kill_is_dropped_on_resume(tmp_path, monkeypat
     assert log_lines(tmp_path / "cut") == log_lines(ref.path)
 
 
-def test_unidgm_train_stays_callable(tmp_path):
-    """The README's `unidgm.train(...)`, twice: the subpackage unidgm.train must not shadow the function."""
+def test_fit_is_the_function_and_train_a_deprecated_alias(tmp_path):
+    """The README's `unidgm.fit(...)`, twice, after the training package was imported; the old name
+    `unidgm.train(...)` still trains, with a DeprecationWarning."""
     import unidgm
-    import unidgm.train.loop  # noqa: F401  (rebinds the attribute unidgm.train to the subpackage)
+    import unidgm.train.loop  # noqa: F401  (binds the attribute unidgm.train to the package)
     for name in ("a", "b"):
-        run = unidgm.train("gan", "ring8", overrides={"steps": 2}, out=tmp_path / name, progress=False)
+        run = unidgm.fit("gan", "ring8", overrides={"steps": 2}, out=tmp_path / name, progress=False)
         assert run.path == tmp_path / name
+    with pytest.warns(DeprecationWarning, match="unidgm.fit"):
+        run = unidgm.train("gan", "ring8", overrides={"steps": 2}, out=tmp_path / "c", progress=False)
+    assert run.path == tmp_path / "c"
 
 
 def test_starting_again_after_a_crash_before_any_checkpoint_gives_a_clean_log(tmp_path, monkeypatch):

@@ -158,7 +158,7 @@ def evaluate_curve(folder: Path, variant: Variant, data_root=None) -> dict:
         with torch.no_grad():
             if "elbo" in metrics:
                 x, _ = test_inputs(model, test.x, 0)
-                y = test.y if model.conditional and "elbo" not in model.methods else None  # as evaluate_run
+                y = test.y if model.bound_needs_labels else None  # as evaluate_run
                 point["elbo"] = float(torch.cat([model.elbo(x[i:i + 500], None if y is None else y[i:i + 500])
                                                  for i in range(0, len(x), 500)]).mean())
             if "ssl_accuracy" in metrics:

@@ -47,7 +47,7 @@ def atomic_write_text(path: Path, text: str) -> None:
     """Write a small file through a temp file + fsync + rename (the temp file never outlives a failure)."""
     tmp = path.with_name(path.name + ".tmp")
     try:
-        with open(tmp, "w") as f:
+        with open(tmp, "w", encoding="utf-8") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
