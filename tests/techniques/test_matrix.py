@@ -46,18 +46,24 @@ def _loss_and_grads(model, phase, batch, seed=3):
     return obj, loss, torch.autograd.grad(loss, model.phase_parameters(ph), allow_unused=True)
 
 
-@pytest.mark.parametrize("name", sorted(IW_CELLS))
-def test_iw_with_uniform_weights_is_the_base_model_bit_for_bit(name):
+def _base_and_iw(name, uniform: bool):
+    """The base model and its IW version with the same parameters (D's logits made constant if ``uniform``),
+    each phase's (objective, loss, gradients) on one batch and noise."""
     spec, cfg, phase, make_batch = IW_CELLS[name]
     torch.manual_seed(0)
     base = build_model(name, cfg, spec=spec)
     iw = build_model(name, cfg, spec=spec, techniques={"iw": None})
     iw.load_state_dict(base.state_dict())
-    for m in (base, iw):
-        _constant_logits(m)
+    if uniform:
+        for m in (base, iw):
+            _constant_logits(m)
     batch = make_batch()
-    _, lb, gb = _loss_and_grads(base, phase, batch)
-    obj, li, gi = _loss_and_grads(iw, phase, batch)
+    return _loss_and_grads(base, phase, batch), _loss_and_grads(iw, phase, batch)
+
+
+@pytest.mark.parametrize("name", sorted(IW_CELLS))
+def test_iw_with_uniform_weights_is_the_base_model_bit_for_bit(name):
+    (_, lb, gb), (obj, li, gi) = _base_and_iw(name, uniform=True)
     assert obj.terms["iw_ess_fraction"].item() == pytest.approx(1.0)
     assert torch.equal(lb, li)
     for a, b in zip(gb, gi):
@@ -66,14 +72,7 @@ def test_iw_with_uniform_weights_is_the_base_model_bit_for_bit(name):
 
 @pytest.mark.parametrize("name", sorted(IW_CELLS))
 def test_iw_weights_move_the_loss_when_d_disagrees(name):
-    spec, cfg, phase, make_batch = IW_CELLS[name]
-    torch.manual_seed(0)
-    base = build_model(name, cfg, spec=spec)
-    iw = build_model(name, cfg, spec=spec, techniques={"iw": None})
-    iw.load_state_dict(base.state_dict())
-    batch = make_batch()
-    _, lb, _ = _loss_and_grads(base, phase, batch)
-    obj, li, _ = _loss_and_grads(iw, phase, batch)
+    (_, lb, _), (obj, li, _) = _base_and_iw(name, uniform=False)
     assert obj.terms["iw_ess_fraction"].item() < 1.0 and not torch.equal(lb, li)
 
 
