@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_runs_parsers(sub)
     from .experiments import add_reproduce_parser
     add_reproduce_parser(sub)
-    from .theory.cli import add_theory_parser
+    from .experiments.theory_command import add_theory_parser
     add_theory_parser(sub)
     return parser
 

@@ -35,7 +35,8 @@ class Registry:
         return self._entries[name]
 
     def names(self) -> list[str]:
-        return list(self._entries)
+        """Sorted: every file of a package registers itself, so the import order says nothing."""
+        return sorted(self._entries)
 
     def __contains__(self, name: str) -> bool:
         return name in self._entries

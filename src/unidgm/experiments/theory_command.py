@@ -1,4 +1,5 @@
-"""`unidgm theory lemma1|lemma2|modes|table1`: the paper's statements, checked and shown."""
+"""`unidgm theory lemma1|lemma2|modes|table1`: the paper's statements, checked and shown (the command's glue; the
+theory itself lives in ``unidgm.theory``, which imports nothing from experiments)."""
 
 from __future__ import annotations
 
@@ -21,20 +22,20 @@ def add_theory_parser(sub) -> None:
 def run(args) -> int:
     out = Path(args.out)
     if args.what == "lemma1":
-        from . import run_lemma1
+        from ..theory import run_lemma1
         run_lemma1(verbose=True)
     elif args.what == "lemma2":
-        from . import run_lemma2
+        from ..theory import run_lemma2
         run_lemma2(verbose=True)
     elif args.what == "table1":
-        from ..experiments.tables import table1_markdown
+        from .tables import table1_markdown
         from ..report import write_text
         text = table1_markdown()
         print(text)
         write_text(out / "table1.md", text + "\n")
     else:
-        from . import run_kl_plot
-        from .modes import run_mode_study
+        from ..theory import run_kl_plot
+        from ..theory.modes import run_mode_study
         run_kl_plot(out)  # the analytic picture: fits, printed and plotted
         seeds, steps = (1, 200) if args.quick else (args.seeds, args.steps)
         run_mode_study(out, data=args.data, seeds=seeds, steps=steps)
