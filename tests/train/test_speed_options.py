@@ -7,7 +7,7 @@ from unidgm import api
 from unidgm.core import DataSpec
 from unidgm.train.config import TrainConfig
 from unidgm.train.loop import Trainer
-from unidgm.train.speed import compile_nets, part_nets
+from unidgm.train.speed import adam_options, compile_nets, part_nets
 
 
 def _trained(model_name, spec, x, **options):
@@ -21,15 +21,32 @@ def _trained(model_name, spec, x, **options):
 
 
 @pytest.mark.parametrize("name,spec,shape", [("gan", DataSpec((2,)), (32, 2)), ("vae", DataSpec((1, 8, 8)), (32, 1, 8, 8))])
-def test_adam_auto_foreach_and_for_give_the_same_bits(name, spec, shape):
+def test_adam_foreach_and_for_give_the_same_bits(name, spec, shape):
     x = torch.rand(*shape, generator=torch.Generator().manual_seed(1))
     runs = []
-    for adam in ("auto", "foreach", "for"):
+    for adam in ("foreach", "for"):
         torch.manual_seed(5)  # the same noise in both runs
         runs.append(_trained(name, spec, x, adam=adam))
     for other in runs[1:]:
         for (k, a), b in zip(runs[0].state_dict().items(), other.state_dict().values()):
             assert torch.equal(a, b), k
+
+
+@pytest.mark.parametrize("name,spec,shape", [("gan", DataSpec((2,)), (32, 2)), ("vae", DataSpec((1, 8, 8)), (32, 1, 8, 8))])
+def test_adam_auto_is_fused_on_cpu_and_equals_the_reference_update(name, spec, shape):
+    """auto = one fused kernel on CPU; it computes Adam's update (the per-tensor loop's numbers up to rounding)."""
+    assert all(o.defaults["fused"] for o in
+               Trainer(api.build_model(name, spec=spec), None, TrainConfig(progress=False)).optimizers.values())
+    assert adam_options("auto", "cpu") == {"fused": True} and adam_options("auto", "meta") == {"foreach": True}
+    x = torch.rand(*shape, generator=torch.Generator().manual_seed(1))
+    runs = []
+    for adam in ("auto", "fused", "for"):
+        torch.manual_seed(5)
+        runs.append(_trained(name, spec, x, adam=adam))
+    for (k, a), b, c in zip(runs[0].state_dict().items(), runs[1].state_dict().values(), runs[2].state_dict().values()):
+        assert torch.equal(a, b), k  # auto is fused
+        if a.is_floating_point():
+            assert torch.allclose(a, c, rtol=1e-4, atol=1e-6), k  # the same update as torch's reference loop
 
 
 def test_fused_adam_trains():

@@ -34,9 +34,9 @@ class TrainConfig(Config):
     channels_last: bool = checked(False, (lambda v: isinstance(v, bool), "must be true/false"),
                                   "channels-last layout for convolutions (speed option, mainly GPUs)")
     adam: str = checked("auto", one_of("auto", "foreach", "for", "fused"),
-                        "Adam implementation: auto (= foreach on every device; the same numbers as for, torch's "
-                        "per-tensor CPU default, with fewer dispatches), foreach, for, fused (one kernel: fastest; "
-                        "rounding differs)")
+                        "Adam implementation: auto (= fused on CPU, CUDA and MPS, one kernel per step: x1.3 faster "
+                        "whole MNIST-VAE runs; foreach elsewhere), fused, foreach (the same bits as for, with fewer "
+                        "dispatches), for (torch's per-tensor CPU default)")
     data_on_device: str = checked("auto", one_of("auto", "yes", "no"),
                                   "keep the in-memory training set on the accelerator (batches are then gathered "
                                   "there, no host-to-device copy per step); auto: on CUDA when it takes under a "

@@ -65,7 +65,7 @@ class Trainer:
         if distributed is not None:
             distributed.clear_stop()
         apply_speed_options(model, cfg)  # compile / channels-last, in place (checkpoints unchanged)
-        self.optimizers = make_optimizers(model, **adam_options(cfg.adam), weight_decay=cfg.weight_decay)
+        self.optimizers = make_optimizers(model, **adam_options(cfg.adam, model.device), weight_decay=cfg.weight_decay)
         # each phase's configured learning rates: the schedule scales these (never the restored ones)
         self._base_lr = {n: [g["lr"] for g in o.param_groups] for n, o in self.optimizers.items()}
         # the run's optimiser settings (lr, betas, weight decay, ...), re-applied over a restored checkpoint's
