@@ -28,6 +28,7 @@ def test_a_cell_trains_with_validation_evaluates_once_and_is_skipped_when_commit
     assert cell["selection"] == "validation" and cell["best"]["metric"] == "val/elbo"
     assert [c["step"] for c in cell["validation_curve"]] == [20, 40, 60]
     assert cell["metrics"]["elbo"] < 0 and cell["evaluation"]["checkpoint"]["kind"] == "best"
+    assert 0 < cell["train_wall_to_best_s"] <= cell["train_wall_s"]
     path = R.cell_path(tmp_path / "results", "tiny", 0)
     saved = json.loads(path.read_text())
     assert saved["config"]["model_config"]["hidden"] == [200]  # the recipe's settings, expanded
@@ -49,3 +50,12 @@ def test_collect_reads_cells_into_rows(tmp_path, monkeypatch):
     assert rows["vae-mnist"]["ours_values"] == [] and rows["vae-mnist"]["verdict"] == "not run yet"
     table = R.write(tmp_path)
     assert (tmp_path / "reference.md").read_text().count("|") > 20 and len(table["rows"]) == 8
+
+
+def test_wall_at_step_adds_up_the_processes_of_a_resumed_run(tmp_path):
+    rows = [(50, 1.0), (100, 2.0), (150, 0.5), (200, 1.5)]  # a resume after step 100: the clock starts again
+    (tmp_path / "timing.jsonl").write_text("".join(json.dumps({"step": s, "wall_s": w, "cpu_s": w}) + "\n"
+                                                   for s, w in rows))
+    assert R.wall_at_step(tmp_path, 100) == 2.0 and R.wall_at_step(tmp_path, 120) == 2.5
+    assert R.wall_at_step(tmp_path, 200) == 3.5 and R.wall_at_step(tmp_path, 250) is None
+    assert R.wall_at_step(tmp_path / "missing", 10) is None

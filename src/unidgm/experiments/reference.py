@@ -102,6 +102,27 @@ def group_settings(group: Group) -> dict:
                                   **group.overrides}))
 
 
+def wall_at_step(run_dir: Path, step: int) -> float | None:
+    """Training wall seconds until ``step`` from the run's ``timing.jsonl`` (each process logs seconds since
+    it began training; a resumed run's processes are added up). None if the log does not reach ``step``."""
+    try:
+        lines = (Path(run_dir) / "timing.jsonl").read_text().splitlines()
+    except OSError:
+        return None
+    offset = prev = 0.0
+    for line in lines:
+        try:
+            r = json.loads(line)
+        except ValueError:
+            continue
+        if r["wall_s"] < prev:  # a new process (resume): its clock starts again
+            offset += prev
+        prev = r["wall_s"]
+        if r["step"] >= step:
+            return round(offset + r["wall_s"], 1)
+    return None
+
+
 def run_cell(group: Group, seed: int, runs: Path, results: Path, data_root, *, data: str = "mnist",
              max_minutes: float | None = None, threads: int = 1, extra: dict | None = None) -> dict:
     """Train (or resume) one seed of ``group``, evaluate its best validated model on test, write the cell."""
@@ -134,7 +155,8 @@ def run_cell(group: Group, seed: int, runs: Path, results: Path, data_root, *, d
             "epochs": round(steps_done * cfg["train"]["batch_size"] / n_train, 1) if n_train else None,
             "budget": {"recipe": group.recipe, "settings": group_settings(group), "max_minutes": max_minutes,
                        "steps": cfg["train"]["steps"]},
-            "train_wall_s": round(train_s, 1), "eval_wall_s": round(time.time() - t1, 1),
+            "train_wall_s": round(train_s, 1), "train_wall_to_best_s": wall_at_step(run_dir, (run.best or {}).get("step", 0)),
+            "eval_wall_s": round(time.time() - t1, 1),
             "config": cfg, "command": f"unidgm reproduce reference --only {group.key} --seeds {seed + 1}",
             "machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M")}
     write_json(cell_path(results, group.key, seed), cell, indent=1, default=float)
@@ -169,9 +191,11 @@ def _budget_text(cells: list[dict]) -> str:
     epochs = sorted({c.get("epochs") for c in cells if c.get("epochs") is not None})
     stops = sorted({c.get("stopped", "?") for c in cells})
     wall = sum(c.get("train_wall_s", 0) for c in cells) / len(cells) / 60
+    to_best = [c["train_wall_to_best_s"] / 60 for c in cells if c.get("train_wall_to_best_s")]
     return (f"recipe {cells[0]['budget']['recipe']}; steps {steps[0]}–{steps[-1]}"
             + (f" ({epochs[0]}–{epochs[-1]} epochs)" if epochs else "")
-            + f"; stopped by {', '.join(stops)}; {wall:.0f} min/seed of training")
+            + f"; stopped by {', '.join(stops)}; {wall:.0f} min/seed of training"
+            + (f" (best checkpoint after {sum(to_best) / len(to_best):.0f} min)" if to_best else ""))
 
 
 def verdict(vals: list[float], r: Row) -> str:
