@@ -11,7 +11,13 @@ base model exactly.
 Choices (defaults): fakes are decoder *samples* (binary like the binarised data; 'mean' for the
 decoder's means); weights are D_φ(x) as is ('mean' divides by their batch mean); the discriminator
 is an MLP of ``hidden`` widths trained by Adam at ``lr_phi``; for the first ``warmup`` steps the
-generated samples weigh 0 (the base model) while the discriminator already trains.
+generated samples weigh 0 (the base model) while the discriminator already trains; ``ratio`` generated
+examples join each real one (the paper: one).
+
+Beyond the paper (``agree=true``, models with a classifier q(c|x), i.e. the AA-SVAE): a generated example
+joins only if the model's own classifier assigns it the label it was generated with. Conditional samples
+that do not show their label would otherwise train the classifier on wrong labels. Either way the θ,η log
+records the share that agrees (``aa_label_agreement``).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import torch
 from ..config import Config, checked, non_negative, one_of, positive, widths
 from ..core import Discriminator, Generated, Phase, PerfectDiscriminator, PhaseObjective, UnifiedModel, adam, phi_step
 from ..nets import critic_net
+from ..errors import ConfigError
 from .base import TECHNIQUES, Technique
 
 
@@ -34,6 +41,10 @@ class AAConfig(Config):
                                       "discriminator MLP widths")
     lr_phi: float = checked(2e-4, positive, "discriminator learning rate (Adam, betas 0.5/0.999)")
     warmup: int = checked(0, non_negative, "steps during which generated samples weigh 0")
+    ratio: float = checked(1.0, positive, "generated examples per real one in the θ,η phase (the paper: 1)")
+    agree: bool = checked(False, (lambda v: isinstance(v, bool), "must be true/false"),
+                          "beyond the paper: keep only generated examples whose label the model's classifier q(c|x) "
+                          "agrees with (models with a classifier, e.g. svae)")
 
 
 class LearnedAdversary(Discriminator):
@@ -87,6 +98,9 @@ class AdversaryActivation(Technique):
 
     @classmethod
     def apply(cls, model: UnifiedModel, cfg: AAConfig) -> UnifiedModel:
+        if cfg.agree and not (model.conditional and model.has("classifier")):
+            raise ConfigError(f"aa.agree=true filters generated examples by the model's classifier q(c|x); "
+                              f"{model.name} has none (it applies to svae); leave aa.agree=false")
         targets = cls.targets(model)
         model.parts["discriminator"] = LearnedAdversary(critic_net("mlp", model.x_shape, 1, 0, cfg.hidden), cfg)
         phi = Phase("phi", ("discriminator",), _discriminator_objective(cfg), optim=adam(cfg.lr_phi, adversarial=True))
@@ -114,14 +128,28 @@ def _discriminator_objective(cfg: AAConfig) -> PhaseObjective:
     return PhaseObjective(aa_phi, "eq3_phi")
 
 
+@torch.no_grad()
+def label_agreement(model: UnifiedModel, x, labels):
+    """Whether the model's classifier q(c|x) assigns each generated example the label it was generated with."""
+    return model["classifier"](x).argmax(-1) == labels
+
+
 def _with_fakes(base: PhaseObjective, cfg: AAConfig) -> PhaseObjective:
     def objective(model, batch):
         """Eq. 17: the base Eq. 12 objective over real and fixed generated examples, weighted by D_φ(x)."""
-        x_fake, labels = generate_fixed(model, batch["x"].shape[0], cfg.fake)
+        x_fake, labels = generate_fixed(model, max(1, round(cfg.ratio * batch["x"].shape[0])), cfg.fake)
+        agree = None
+        if labels is not None and model.has("classifier"):
+            agree = label_agreement(model, x_fake, labels)
+            if cfg.agree:
+                x_fake, labels = x_fake[agree], labels[agree]
         obj = base(model, batch, Generated(x_fake, labels))
         real = obj.is_real.bool()  # D_φ(x) per example (q_r_y0), before any normalisation of the objective
         obj.terms["aa_weight_real"] = obj.q_r_y0[real].mean().detach()
-        obj.terms["aa_weight_fake"] = obj.q_r_y0[~real].mean().detach()
+        if (~real).any():
+            obj.terms["aa_weight_fake"] = obj.q_r_y0[~real].mean().detach()
+        if agree is not None:
+            obj.terms["aa_label_agreement"] = agree.float().mean()
         return obj
     objective.__name__ = f"aa_{base.__name__}"
     return base.derive(objective, over="both", takes_generated=False)

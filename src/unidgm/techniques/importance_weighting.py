@@ -14,6 +14,9 @@ Which terms are weighted: Eq. 16 is the gradient of the k-sample bound on log q(
 — the adversarial term only. ACGAN's auxiliary log q(c|x) and InfoGAN's log q_η(z|x) (Eq. 9) are not part of
 that bound, so by default (``iw.terms=adversarial``) they keep unit weight. ``iw.terms=all`` weights each
 sample's whole objective instead (the auxiliary terms too), a variant that treats them as part of the bound.
+
+Ablation (``iw.temper`` = τ): weights ∝ (D/(1−D))^τ, a softmax of τ times the logits. τ = 1 is Eq. 16; τ = 0
+gives uniform weights, the base GAN; in between the weights are flattened, above 1 sharpened.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from dataclasses import dataclass, replace
 
 import torch
 
-from ..config import Config, checked, one_of, positive
+from ..config import Config, checked, non_negative, one_of, positive
 from ..core import Objective, PhaseObjective, UnifiedModel, iw_weights_eq16
 from ..errors import ConfigError
 from .base import TECHNIQUES, Technique
@@ -39,6 +42,8 @@ class IWConfig(Config):
     terms: str = checked("adversarial", one_of("adversarial", "all"),
                          "what the weights multiply: adversarial (log q^r_φ(y|x) only, as Eq. 16; ACGAN's log q(c|x) "
                          "and InfoGAN's log q_η(z|x) unweighted) or all (each sample's whole objective)")
+    temper: float = checked(1.0, non_negative, "τ of the tempered weights w ∝ (D/(1−D))^τ: 1 is Eq. 16, 0 the base "
+                            "GAN's uniform weights (an ablation)")
 
 
 @TECHNIQUES.register("iw", config=IWConfig, family="technique",
@@ -76,13 +81,15 @@ class ImportanceWeighting(Technique):
         groups = "per label" if by_label else f"groups of {cfg.k or 'the batch'}"
         note = (f"Eq. 16: each sample's objective weighted by w̃ ({groups})" if cfg.terms == "all" else
                 f"Eq. 16: log q^r_φ(y|x) weighted by w̃ ({groups}), auxiliary terms unweighted")
+        if cfg.temper != 1.0:
+            note += f"; tempered, w ∝ (D/(1−D))^{cfg.temper:g}"
         phases = []
         for ph in model.phases:
             if ph in targets:
                 # samples of different distributions (CycleGAN's two translators) never share a softmax
                 separate = not model.conditional and "groups" in ph.objective.provides
-                ph = replace(ph, objective=_weighted(ph.objective, cfg.k, by_label, separate, cfg.terms == "all"),
-                             note=note)
+                ph = replace(ph, objective=_weighted(ph.objective, cfg.k, by_label, separate, cfg.terms == "all",
+                                                     cfg.temper), note=note)
             phases.append(ph)
         return model.with_phases(phases)
 
@@ -113,11 +120,14 @@ def _group_ids(obj: Objective, k: int | None, by_label: bool, separate: bool):
     return None
 
 
-def _weighted(base: PhaseObjective, k, by_label: bool = False, separate: bool = False, all_terms: bool = False):
+def _weighted(base: PhaseObjective, k, by_label: bool = False, separate: bool = False, all_terms: bool = False,
+              temper: float = 1.0):
     def objective(model, batch):
         obj = base(model, batch)
         ids = _group_ids(obj, k, by_label, separate)
-        w = iw_weights_eq16(obj.logit_fake, None if ids is not None else k, ids)
+        # (D/(1−D))^τ = exp(τ · logit): tempering scales the logits inside Eq. 16's softmax
+        logits = obj.logit_fake if temper == 1.0 else obj.logit_fake * temper
+        w = iw_weights_eq16(logits, None if ids is not None else k, ids)
         if obj.adversarial is None or all_terms:  # the samples' entries are their Eq. 3 terms alone: weight them
             weight = w if obj.fake_at is None else torch.ones_like(obj.value).index_copy(0, obj.fake_at, w)
             obj.weight = weight if obj.weight is None else obj.weight * weight
