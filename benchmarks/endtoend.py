@@ -170,7 +170,9 @@ def render(res: dict) -> str:
     lines = ["# End-to-end training speed on real data (whole processes)", "",
              f"{res['date']}, {m['cpu']}, {m['cores']} cores, 1 thread per run, torch {m['torch']}; "
              f"`{res['command']}`. Wall time from process start to the end of training (imports, data loading, "
-             "training, final checkpoint); ratios are peer wall / unidgm wall per repeat (paired), median.", ""]
+             "training, final checkpoint); ratios are peer wall / unidgm wall per repeat (paired), median. "
+             f"Load average when it started: {m.get('load_before', float('nan')):.1f} (on 2 cores, a load near 2 "
+             "means another job held the other core throughout: every runner shared the machine alike).", ""]
     rows = []
     for r in res["rows"]:
         elbo = " / ".join(f"{st.median(v):.2f}" if v and None not in v else "—" for v in
@@ -181,8 +183,8 @@ def render(res: dict) -> str:
                      elbo if r["job"].startswith("vae") else "—"])
     lines += markdown_table(["job", "steps", "unidgm CLI s", "ratio API", "ratio hand", "ratio pythae",
                              "unidgm late/early step", "test ELBO unidgm / hand / pythae"], rows)
-    lines += ["", "A ratio above 1 means the peer took longer than unidgm. The synthetic, kernel-level breakdown is "
-              "`throughput.md`."]
+    lines += ["", "A ratio above 1 means the peer took longer than unidgm. Per-repeat wall times and step-time ratios "
+              "are in `endtoend.json`. The synthetic, kernel-level breakdown is `throughput.md`."]
     return "\n".join(lines) + "\n"
 
 

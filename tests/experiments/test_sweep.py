@@ -106,3 +106,23 @@ def test_sweep_command(tmp_path, capsys):
     assert [r["variant"] for r in table["rows"]] == ["vae", "aa-vae"] and table["rows"][1]["seeds"] == 2
     assert "unidgm sweep vae steps=2" in (out / "summary.md").read_text()
     assert (out / "runs" / "aa-vae" / "seed-1" / "metrics.json").exists()
+
+
+def test_a_run_that_validates_takes_its_curve_from_validation_and_reads_test_once(tmp_path, monkeypatch):
+    """The curve of a run selected on validation is its val/ rows: the test set is read by the final evaluation
+    alone (one test load), never per checkpoint."""
+    import unidgm.data as data
+    real, reads = data.get_dataset, []
+
+    def counting(name, split="train", *a, **k):
+        if split == "test":
+            reads.append(name)
+        return real(name, split, *a, **k)
+    monkeypatch.setattr(data, "get_dataset", counting)
+    v = Variant("vae-val", "vae", "digits", (), {**TINY, "steps": 6, "eval_every": 2, "val": 100}, ("elbo",), 3,
+                {"max_test": 50, "curve_test": 50})
+    run_one(v, 0, tmp_path / "runs")
+    curve = json.loads((run_dir(tmp_path / "runs", v, 0) / "curve.json").read_text())
+    assert curve["source"] == "validation" and [p["step"] for p in curve["points"]] == [2, 4, 6]
+    assert all(np.isfinite(p["elbo"]) for p in curve["points"])
+    assert len(reads) == 1

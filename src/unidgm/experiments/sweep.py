@@ -109,7 +109,8 @@ def _run_one(variant: Variant, seed: int, runs, data_root=None) -> dict:
         api.resume(folder, data_root=data_root, progress=False)
     t_train = time.time() - t0
     if variant.curve_points > 0 and not (folder / CURVE).exists():
-        curve = evaluate_curve(folder, variant, data_root)
+        # a run that validated has its curve already, on the validation split: the test set stays read once
+        curve = validation_curve(folder) or evaluate_curve(folder, variant, data_root)
         (folder / CURVE).write_text(json.dumps(curve, indent=1))
     t_curve = time.time() - t0 - t_train
     (folder / TIMING).write_text(json.dumps({"train_s": t_train, "curve_s": t_curve, "threads": torch.get_num_threads()}))
@@ -131,6 +132,18 @@ def _run_task(args):
 
 
 # --- curves --------------------------------------------------------------------------------------------
+
+def validation_curve(folder: Path) -> dict | None:
+    """The run's own validation rows (``val/<metric>`` in metrics.jsonl, written during training by
+    ``eval_every``) as a curve with the final metrics' names; None for a run that did not validate."""
+    from ..train.rundir import RunDir
+    points = []
+    for row in RunDir(folder).metrics():
+        vals = {k[4:]: v for k, v in row.items() if k.startswith("val/") and not k.endswith("_best")}
+        if vals:
+            points.append({"step": row["step"], **vals})
+    return {"source": "validation", "points": points} if points else None
+
 
 def evaluate_curve(folder: Path, variant: Variant, data_root=None) -> dict:
     """Each kept checkpoint evaluated on a fixed test subset (first ``curve_test`` examples; a fixed

@@ -14,8 +14,9 @@ VERDICT_RULE = (
     "Every published gain is positive (higher is better for all four metrics), so the claim tested is "
     "*extended > base*. With g = mean over seeds of the paired difference (extended − base, same seed, "
     "so the same data subset) and SE = its standard deviation / √n: **reproduced** — g > 0, g > 2·SE, "
-    "and the gain (on the fixed test subset of the curves) is positive at every checkpoint of the "
-    "second half of training; **direction reproduced** — g > 0 but not significant or not positive "
+    "and the gain along the curves is positive at every checkpoint of the second half of training "
+    "(the curves are the runs' validation rows when they select on validation, so the test set is read once; "
+    "a fixed test subset for --select last); **direction reproduced** — g > 0 but not significant or not positive "
     "along the whole second half; **not reproduced** — g ≤ 0. The absolute level is reported next to "
     "the paper's but does not enter the verdict (our budgets are far below the paper's).")
 
