@@ -4,21 +4,14 @@ of generated examples per real one (aa.ratio) and, beyond the paper, AA's classi
 import pytest
 import torch
 
+from test_matrix import _loss_and_grads as _phase  # (objective, loss, gradients) of one phase on one batch
 from unidgm.api import build_model
-from unidgm.core import DataSpec, loss_from
+from unidgm.core import DataSpec
 from unidgm.errors import ConfigError
 
 POINTS = DataSpec((2,), 2)
 IMAGES = DataSpec((1, 8, 8), 10)
 SMALL = {"hidden": (16,)}
-
-
-def _phase(model, name, batch, seed=3):
-    torch.manual_seed(seed)
-    ph = model.phase(name)
-    obj = ph.objective(model, batch)
-    loss = loss_from(obj)
-    return obj, loss, torch.autograd.grad(loss, model.phase_parameters(ph), allow_unused=True)
 
 
 def _gan_pair(temper):
