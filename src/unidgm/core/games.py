@@ -92,10 +92,17 @@ infogan_phi = PhaseObjective(_gan_phi, "eq9_phi")
 infogan_theta = PhaseObjective(_gan_theta, "eq9_theta", over="fake", provides=("logit_fake", "groups", "adversarial"))
 
 
-def elbo_terms(model: UnifiedModel, x: Tensor, c: Tensor | None, tool: str = "kl", form: str | None = None):
+def elbo_terms(model: UnifiedModel, x: Tensor, c: Tensor | None, tool: str = "kl", form: str | None = None, *,
+               each: Tensor | None = None):
     """log p̃_θ(x|z) with z ~ q_η(z|x) reparameterised, the code-matching term's KL (or its estimate), its logged
-    terms, and the code adversary's logit on the inferred codes (None for kl)."""
-    z, mean, log_var = model["encoder"].rsample(x, c)
+    terms, and the code adversary's logit on the inferred codes (None for kl). With ``each`` (k conditions, no
+    ``c``): every example under every condition, label-major [k·n] (M2's sum over labels, the encoder's input
+    layer seeing each x once)."""
+    if each is None:
+        z, mean, log_var = model["encoder"].rsample(x, c)
+    else:
+        z, mean, log_var = model["encoder"].rsample_each(x, each)
+        x, c = x.repeat(each.shape[0], *[1] * (x.dim() - 1)), each.repeat_interleave(x.shape[0], 0)
     cost, terms, logit = code_match_cost(model, x, z, mean, log_var, tool, form, with_logit=True)
     return model["decoder"].log_prob(x, z, c), cost, terms, logit
 

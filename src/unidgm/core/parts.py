@@ -200,12 +200,29 @@ class GaussianEncoder(Part):
         self.net, self.dim = net, dim
 
     def forward(self, x: Tensor, c: Tensor | None = None) -> tuple[Tensor, Tensor]:
-        mean, log_var = self.net(x, c).chunk(2, dim=-1)
+        return self._moments(self.net(x, c))
+
+    @staticmethod
+    def _moments(out: Tensor) -> tuple[Tensor, Tensor]:
+        mean, log_var = out.chunk(2, dim=-1)
         return mean, log_var.clamp(-12.0, 8.0)  # keeps exp() finite early in training
 
     def rsample(self, x: Tensor, c: Tensor | None = None, k: int | None = None):
         """z = μ + σ ε (reparameterised), with the mean and log-variance; [k, B, d] if k is given."""
-        mean, log_var = self(x, c)
+        return self._rsample(*self(x, c), k)
+
+    def rsample_each(self, x: Tensor, cs: Tensor):
+        """``rsample`` for every example with every one of the k conditions ``cs``, label-major ([k·n] rows, row
+        j·n + i is (x_i, c_j)); a net with ``forward_each`` computes its x part once per example."""
+        each = getattr(self.net, "forward_each", None)
+        if each is not None and getattr(self.net, "cond_dim", 0) and not getattr(self.net, "noise_dim", 0):
+            out = each(x, cs)
+        else:
+            out = self.net(x.repeat(cs.shape[0], *[1] * (x.dim() - 1)), cs.repeat_interleave(x.shape[0], 0))
+        return self._rsample(*self._moments(out), None)
+
+    @staticmethod
+    def _rsample(mean: Tensor, log_var: Tensor, k: int | None):
         shape = mean.shape if k is None else (k, *mean.shape)
         z = mean + torch.randn(shape, device=mean.device) * (0.5 * log_var).exp()
         return z, mean, log_var

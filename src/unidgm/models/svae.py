@@ -61,8 +61,7 @@ def unlabelled_bound(model: UnifiedModel, x):
     n, k = x.shape[0], model.num_classes
     logits = model["classifier"](x)
     probs = logits.softmax(-1)
-    labels = torch.arange(k, device=x.device).repeat_interleave(n)
-    log_px, kl, _, _ = elbo_terms(model, x.repeat(k, *[1] * (x.dim() - 1)), F.one_hot(labels, k).float())
+    log_px, kl, _, _ = elbo_terms(model, x, None, each=torch.eye(k, device=x.device))  # label-major [k·n]
     per_label = (log_px - kl).reshape(k, n).T - math.log(k)  # + log p(c), uniform
     entropy = -(probs * logits.log_softmax(-1)).sum(-1)
     return (probs * per_label).sum(-1) + entropy

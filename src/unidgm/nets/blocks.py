@@ -47,6 +47,20 @@ class MLP(nn.Module):
             h = torch.cat([h, torch.randn(h.shape[0], self.noise_dim, device=h.device, dtype=h.dtype)], 1)
         return self.layers(h).reshape(-1, *self.out_shape)
 
+    def forward_each(self, x: Tensor, cs: Tensor) -> Tensor:
+        """The net on every pair (x_i, c_j) of n examples and k conditions, label-major (row j·n + i), as
+        ``forward(x.repeat(k), cs.repeat_interleave(n))``. The first layer is linear in [x; c], so its x part
+        is computed once per example rather than once per pair: M2 sums every label out (k = 10), and this
+        layer (784 inputs) was the largest matmul of its step."""
+        if not self.cond_dim or self.noise_dim:
+            raise ValueError("forward_each needs a conditional MLP without injected noise")
+        first, n, k = self.layers[0], x.shape[0], cs.shape[0]
+        dx = first.in_features - self.cond_dim
+        hx = nn.functional.linear(x.flatten(1), first.weight[:, :dx])  # [n, h]
+        hc = nn.functional.linear(cs.to(hx.dtype), first.weight[:, dx:], first.bias)  # [k, h]
+        h = (hc.unsqueeze(1) + hx.unsqueeze(0)).reshape(k * n, -1)
+        return self.layers[1:](h).reshape(-1, *self.out_shape)
+
 
 class DCGANGenerator(nn.Module):
     """Radford et al. (2015): Linear → [ConvTranspose, BatchNorm, ReLU]* → ConvTranspose, for 28x28 and 32x32."""
