@@ -126,3 +126,17 @@ def test_a_run_that_validates_takes_its_curve_from_validation_and_reads_test_onc
     assert curve["source"] == "validation" and [p["step"] for p in curve["points"]] == [2, 4, 6]
     assert all(np.isfinite(p["elbo"]) for p in curve["points"])
     assert len(reads) == 1
+
+
+def test_the_runs_folder_keeps_checkpoints_out_of_git(swept):
+    """A finished run's small files can be committed (the table completes over sessions); git ignores its
+    checkpoints, best model, event files and samples."""
+    import subprocess
+    _, runs, _ = swept
+    assert (runs / ".gitignore").exists()
+    subprocess.run(["git", "init", "-q", str(runs)], check=True)
+    listed = subprocess.run(["git", "-C", str(runs), "ls-files", "--others", "--exclude-standard"],
+                            capture_output=True, text=True, check=True).stdout.split()
+    assert any(f.endswith("seed-0/metrics.json") for f in listed) and any(f.endswith("curve.json") for f in listed)
+    assert any(f.endswith("config.json") for f in listed)
+    assert not [f for f in listed if "/checkpoints/" in f or "/tb/" in f or "/samples/" in f or "/best/" in f]

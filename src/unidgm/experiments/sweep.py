@@ -192,10 +192,26 @@ def evaluate_curve(folder: Path, variant: Variant, data_root=None) -> dict:
 
 # --- the sweep ----------------------------------------------------------------------------------------
 
+# What of a run folder stays out of git: committing the rest of a finished run (config, metrics.json,
+# curve.json, timing.json, metrics.jsonl, split.json — kilobytes) lets a long table complete over several
+# sessions, since a folder with metrics.json is skipped as finished. Never checkpoints.
+RUNS_GITIGNORE = """# unidgm sweep: commit the small files of finished runs, never checkpoints or event files
+checkpoints/
+best/
+tb/
+samples/
+.lock
+"""
+
+
 def run_sweep(variants: list[Variant], seeds, runs, data_root=None, jobs: int = 1, threads: int | None = None,
               log=print) -> list[dict]:
     """Every (variant, seed) not yet finished, in order (``jobs`` worker processes of ``threads`` torch
-    threads each); returns one result dict per (variant, seed)."""
+    threads each); returns one result dict per (variant, seed). The runs folder gets a ``.gitignore``
+    (``RUNS_GITIGNORE``) so that finished runs can be committed as small result cells."""
+    Path(runs).mkdir(parents=True, exist_ok=True)
+    if not (Path(runs) / ".gitignore").exists():
+        (Path(runs) / ".gitignore").write_text(RUNS_GITIGNORE)
     tasks = [(v, s, str(runs), None if data_root is None else str(data_root), threads) for v in variants for s in seeds]
     todo = [t for t in tasks if not is_done(runs, t[0], t[1])]
     if len(todo) < len(tasks):
