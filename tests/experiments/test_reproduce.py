@@ -93,3 +93,37 @@ def test_table2_reports_svhn_as_skipped_without_its_files(tmp_path):
 def test_without_mnist_a_full_run_refuses_clearly(tmp_path, capsys):
     assert main(["reproduce", "table3", "--out", str(tmp_path / "r"), "--data-root", str(tmp_path / "none")]) == 2
     assert "--quick" in capsys.readouterr().err
+
+
+def test_recipe_option_sets_the_training_recipe_of_base_and_extended_models_alike():
+    from types import SimpleNamespace
+    from unidgm.experiments.reproduce.plan import Plan
+    assert R.parse_training("small-data") == {f: "small-data" for f in R.FAMILIES}
+    assert R.parse_training("vae=small-data,svae=converged") == {"vae": "small-data", "svae": "converged"}
+    with pytest.raises(ConfigError, match="unknown recipe"):
+        R.parse_training("vae=smalldata")
+    with pytest.raises(ConfigError, match="families"):
+        R.parse_training("vea=small-data")
+    args = SimpleNamespace(quick=False, select="validation", seeds=1, steps=None, curve_points=None, data_root=None,
+                           data="digits", sizes="1", gan_sizes="100", table="table3", recipe="vae=small-data")
+    plan = Plan(args)
+    vae, aa = plan.pair(next(c for c in plan.comparisons if c.base.key == "vae"))
+    assert vae.overrides["recipe"] == aa.overrides["recipe"] == "small-data" and "eval_every" not in vae.overrides
+    assert vae.steps == aa.steps == 30000 and vae.name.endswith("-30000steps-small-data-val")  # the recipe's budget
+    svae = plan.pair(next(c for c in plan.comparisons if c.base.key == "svae"))[0]
+    assert "recipe" not in svae.overrides and svae.overrides["eval_every"] >= 1  # families left out: as before
+    plan = Plan(SimpleNamespace(**{**vars(args), "steps": "vae=500"}))
+    assert plan.pair(plan.comparisons[0])[0].steps == 500  # --steps caps the recipe's budget
+    quick = Plan(SimpleNamespace(**{**vars(args), "quick": True}))
+    assert quick.pair(quick.comparisons[0])[0].steps == R.QUICK_STEPS["vae"]  # a smoke run stays one
+    with pytest.raises(ConfigError, match="select last"):
+        Plan(SimpleNamespace(**{**vars(args), "select": "last"}))
+
+
+def test_late_gains_are_the_second_half_of_curves_that_stop_early():
+    from unidgm.experiments.reproduce.verdicts import _curve_gain
+    curve = lambda vals: {"points": [{"step": s, "elbo": v} for s, v in vals]}  # noqa: E731
+    base = {"curves": [curve([(100, -10.0), (200, -9.0), (300, -8.0), (400, -7.5)])]}
+    ext = {"curves": [curve([(100, -10.5), (200, -8.5), (300, -7.0), (400, -7.0)])]}
+    g = _curve_gain(base, ext, "elbo", steps=30000)  # early-stopped at 400 of a 30000-step cap
+    assert g["late_gains"] == [0.5, 1.0, 0.5]

@@ -154,11 +154,15 @@ def table2(sizes=(1, 10), gan_sizes=(100,), datasets=("mnist", "svhn")) -> list[
 
 
 def train_overrides(recipe: Recipe, n: int | None, steps: int, batch: int, quick: bool = False,
-                    select: str = "validation") -> dict:
+                    select: str = "validation", training: str | None = None) -> dict:
     """The training overrides of one run: budget and data size (n examples, or labels for the SVAE); with
-    ``select="validation"`` the run validates 20 times and its best validated model is the one evaluated."""
+    ``select="validation"`` the run validates 20 times and its best validated model is the one evaluated.
+    ``training`` names a training recipe (``unidgm.recipes``: paper, converged, small-data) for base and
+    extended model alike: its schedule, validation cadence and early stopping, with ``steps`` as the cap."""
     ov = {**recipe.overrides, "steps": steps, "batch_size": batch}
-    if select == "validation":
+    if training:
+        ov = {"recipe": training, **ov}
+    elif select == "validation":
         ov["eval_every"] = max(1, steps // 20)
     if quick:
         ov.update(QUICK_OVERRIDES)
@@ -167,6 +171,33 @@ def train_overrides(recipe: Recipe, n: int | None, steps: int, batch: int, quick
     if n is not None:
         ov["n_labelled" if recipe.model == "svae" else "n_train"] = n
     return ov
+
+
+def parse_training(text: str | None) -> dict[str, str]:
+    """``--recipe``: one training recipe for every family, or ``family=NAME`` pairs (vae=small-data,gan=converged);
+    families left out train as before (fixed steps, validated 20 times)."""
+    from ..errors import ConfigError
+    from ..recipes import RECIPE_NAMES
+    if not text:
+        return {}
+    pairs = [item.partition("=") for item in text.split(",")] if "=" in text else [(f, "=", text) for f in FAMILIES]
+    out = {}
+    for fam, _, name in pairs:
+        fam, name = fam.strip(), name.strip()
+        if fam not in FAMILIES:
+            raise ConfigError(f"--recipe: unknown family {fam!r}; families: {', '.join(FAMILIES)}")
+        if name not in RECIPE_NAMES:
+            raise ConfigError(f"--recipe: unknown recipe {name!r}; recipes: {', '.join(RECIPE_NAMES)}")
+        out[fam] = name
+    return out
+
+
+def recipe_steps(training: str, model: str) -> int | None:
+    """The step budget a training recipe sets for ``model``'s family (None if it sets none)."""
+    from .. import models as _zoo  # noqa: F401  (registers the zoo)
+    from ..recipes import RECIPES
+    from ..registry import MODELS
+    return RECIPES[training].overrides(MODELS.get(model).family).get("steps")
 
 
 def size_to_n(size: float | None, n_total: int, num_classes: int = 10) -> int | None:

@@ -28,6 +28,10 @@ def add_parser(sub):
                                                       "(the paper: 100; e.g. 1,100 adds a 1%% row)")
     p.add_argument("--steps", default=None, help="training steps: N for every model, or family=N pairs "
                                                  "(vae=3000,svae=2000,gan=1000; families vae, svae, gan)")
+    p.add_argument("--recipe", default=None, help="training recipe for base and extended models alike (unidgm "
+                                                  "explain MODEL lists them): NAME, or family=NAME pairs such as "
+                                                  "vae=small-data,svae=converged; its schedule, validation and early "
+                                                  "stopping, its step budget unless --steps names the family")
     p.add_argument("--select", choices=["validation", "last"], default="validation",
                    help="the model each run reports: the best on the validation split (default) or the last one")
     p.add_argument("--quick", action="store_true", help="smoke run in minutes: tiny budgets, few test examples; "
@@ -85,7 +89,8 @@ def cmd_reproduce(args) -> int:
 def command_line(args) -> str:
     """The invocation as an explicit ``unidgm reproduce`` command (every option spelled out)."""
     parts = ["unidgm", "reproduce", args.table, "--seeds", str(args.seeds) if args.seeds is not None else None,
-             "--sizes", args.sizes, "--gan-sizes", args.gan_sizes, "--steps", args.steps, "--data", args.data,
+             "--sizes", args.sizes, "--gan-sizes", args.gan_sizes, "--steps", args.steps,
+             "--recipe", getattr(args, "recipe", None), "--data", args.data,
              "--out", args.out, "--runs", args.runs, "--jobs", str(args.jobs), "--threads",
              None if args.threads is None else str(args.threads), "--curve-points",
              None if args.curve_points is None else str(args.curve_points), "--data-root", args.data_root]

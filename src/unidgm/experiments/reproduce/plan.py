@@ -64,6 +64,11 @@ class Plan:
         if not self.seeds:
             raise ConfigError("--seeds must be >= 1")
         self.steps = parse_steps(args.steps, args.quick)
+        self.training = R.parse_training(getattr(args, "recipe", None))
+        self.explicit_steps = parse_steps(args.steps, args.quick) if args.steps else {}
+        if self.training and self.select != "validation":
+            raise ConfigError("--recipe trains with validation and early stopping, and its result is the best "
+                              "validated model: drop --select last, or drop --recipe")
         self.curve_points = args.curve_points if args.curve_points is not None else (2 if args.quick else 5)
         # None: the data layer's default ($UNIDGM_DATA, else ~/.cache/unidgm), left unnamed in the commands
         self.data_root = Path(args.data_root) if args.data_root else None
@@ -113,13 +118,16 @@ class Plan:
         data = self.dataset(c)
         n = R.size_to_n(c.size, self.n_total(data))
         steps, batch = self.steps[recipe.family], R.BATCH[recipe.family]
+        training = self.training.get(recipe.family)
+        if training and recipe.family not in self.explicit_steps and not self.quick:  # its budget, unless --steps
+            steps = R.recipe_steps(training, recipe.model) or steps
         if n is not None:
             batch = min(batch, n)
         pct = "all" if c.size is None else f"{c.size * 100:g}pct"
-        name = f"{recipe.key}-{data}-{pct}-{steps}steps" + ("-val" if self.select == "validation" else "") + \
-            ("-quick" if self.quick else "")
+        name = f"{recipe.key}-{data}-{pct}-{steps}steps" + (f"-{training}" if training else "") + \
+            ("-val" if self.select == "validation" else "") + ("-quick" if self.quick else "")
         return Variant(name, recipe.model, data, recipe.techniques,
-                       R.train_overrides(recipe, n, steps, batch, self.quick, self.select),
+                       R.train_overrides(recipe, n, steps, batch, self.quick, self.select, training),
                        recipe.metrics, self.curve_points, self.eval)
 
     def pair(self, c: R.Comparison) -> tuple[Variant, Variant]:

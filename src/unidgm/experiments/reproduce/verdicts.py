@@ -73,7 +73,8 @@ def _curve_gain(base: dict, ext: dict, metric: str, steps: int) -> dict:
     mb, me = mean_curve(base["curves"]), mean_curve(ext["curves"])
     steps_common = sorted(set(mb) & set(me))
     gains = {s: sum(me[s]) / len(me[s]) - sum(mb[s]) / len(mb[s]) for s in steps_common}
-    late = [s for s in steps_common if s >= steps / 2]
+    # the second half of the curves as they are: an early-stopped run's curve ends before ``steps``
+    late = [s for s in steps_common if s >= (max(steps_common) if steps_common else steps) / 2]
     return {"base": mb, "ext": me, "gain": gains, "positive": sum(g > 0 for g in gains.values()),
             "total": len(gains), "late_gains": [gains[s] for s in late]}
 
