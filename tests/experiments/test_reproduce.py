@@ -61,6 +61,8 @@ def test_quick_table3_smoke_run_on_digits(tmp_path, capsys):
     md = (out / "table3.md").read_text()
     assert "122.89" in md and "122.15" in md and "108.22" in md  # the paper's numbers
     assert "digits" in md and "Verdict rule" in md and "Training curves" in md
+    assert "validation split" in md and "Mechanism" in md  # curves from validation; AA's D(x) along training
+    assert "AA: D(x) on real examples" in md and "AA-SVAE: share of generated examples" in md
     table = json.loads((out / "table3.json").read_text())
     rows = {r["base"]: r for r in table["rows"]}
     assert set(rows) == {"VAE", "CVAE", "SVAE"}

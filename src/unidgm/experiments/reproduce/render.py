@@ -107,17 +107,21 @@ def _table_section(table: str, rows, plan: Plan, grids: dict, meta: dict, runs, 
            + ("**Quick smoke run: tiny budgets and small networks (hidden 64-64, 8-d codes); the numbers "
               "are meaningless.** " if plan.quick else "")
            + "Paper numbers are from the paper (PAPER.md, Section 4); ours are mean ± std (ddof 1) over seeds "
-           "of the model after the last training step.", ""]
+           + ("of the model each run selected on its validation split, measured once on test." if
+              plan.select == "validation" else "of the model after the last training step."), ""]
     md += ["## Results", "", *markdown_table(head, cells), ""]
     md += ["## Verdict rule", "", VERDICT_RULE, ""]
     discussion = out / f"{table}-discussion.md"  # hand-written analysis, kept across regenerations
     if discussion.exists():
         md += ["## Discussion", "", discussion.read_text(encoding="utf-8").strip(), ""]
     if mine:
+        where = ("on the validation split (each run's own validations, so the test set is read once)"
+                 if plan.select == "validation" else
+                 f"on a fixed test subset (first {plan.eval['curve_test']} test examples; "
+                 f"{plan.eval['curve_samples']} samples for sample scores)")
         md += ["## Training curves", "",
-               "The same metric at evenly spaced checkpoints (mean ± std over seeds) on a fixed test subset "
-               f"(first {plan.eval['curve_test']} test examples; {plan.eval['curve_samples']} samples for sample "
-               "scores). A gain that holds at one step count only is not counted as a gain.", ""]
+               f"The same metric along training (mean over seeds) {where}. A gain that holds at one step count "
+               "only is not counted as a gain.", ""]
         for r in mine:
             c, cg = r["comparison"], r["curve"]
             d = DIGITS[c.metric]
@@ -130,6 +134,7 @@ def _table_section(table: str, rows, plan: Plan, grids: dict, meta: dict, runs, 
                      for label, key in ((c.base.label, "base"), (c.ext.label, "ext"))]
             curve.append(["gain", *(f"{g:+.{d}f}" for g in cg["gain"].values())])
             md += [*markdown_table(["step", *cg["gain"]], curve), ""]
+        md += _mechanism_section(mine, plan, runs)
         shown = [(v, grids[v]) for v in dict.fromkeys(x for r in mine for x in (r["base_variant"], r["ext_variant"]))
                  if v in grids]
         if shown:
@@ -144,6 +149,41 @@ def _table_section(table: str, rows, plan: Plan, grids: dict, meta: dict, runs, 
     payload = {"table": table, "title": TITLES[table], "rows": jrows, **meta, "run_commands": run_commands,
                "choices": R.__doc__.split("Choices the paper leaves open")[1].strip()}
     return "\n".join(md) + "\n", payload
+
+
+# what the techniques log each step (Eq. 16's weights, Eq. 17's D(x), the AA-SVAE's label agreement)
+MECHANISM_TERMS = {"iw_ess_fraction": "IW: effective sample size of the weights / group size",
+                   "iw_weight_max": "IW: largest weight (uniform = 1)",
+                   "aa_weight_real": "AA: D(x) on real examples", "aa_weight_fake": "AA: D(x) on generated examples",
+                   "aa_label_agreement": "AA-SVAE: share of generated examples the classifier labels as requested"}
+
+
+def mechanism(runs, variant, seeds) -> dict[str, float]:
+    """The technique's logged terms (``MECHANISM_TERMS``) averaged over the second half of each run's training log
+    (metrics.jsonl), then over seeds: what the weights did while the model converged."""
+    from ...train.rundir import RunDir
+    per_seed: dict[str, list[float]] = {}
+    for seed in seeds:
+        rows = RunDir(run_dir(runs, variant, seed)).metrics() if run_dir(runs, variant, seed).exists() else []
+        last = max((r["step"] for r in rows), default=0)
+        for term in MECHANISM_TERMS:
+            vals = [v for r in rows if r["step"] >= last / 2 for k, v in r.items() if k.rsplit("/", 1)[-1] == term]
+            if vals:
+                per_seed.setdefault(term, []).append(sum(vals) / len(vals))
+    return {t: sum(v) / len(v) for t, v in per_seed.items()}
+
+
+def _mechanism_section(mine, plan: Plan, runs) -> list[str]:
+    cells = []
+    for r in mine:
+        c = r["comparison"]
+        for term, value in mechanism(runs, plan.variants[r["ext_variant"]], plan.seeds).items():
+            cells.append([f"{c.setting}: {c.ext.label}", MECHANISM_TERMS[term], f"{value:.3f}"])
+    if not cells:
+        return []
+    return ["## Mechanism: what the techniques' weights did", "",
+            "Logged every step by the extended models; mean over the second half of each run's training, then "
+            "over seeds.", "", *markdown_table(["cell", "quantity", "value"], cells), ""]
 
 
 def _budget_section(plan: Plan) -> list[str]:
