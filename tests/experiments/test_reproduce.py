@@ -129,3 +129,23 @@ def test_late_gains_are_the_second_half_of_curves_that_stop_early():
     ext = {"curves": [curve([(100, -10.5), (200, -8.5), (300, -7.0), (400, -7.0)])]}
     g = _curve_gain(base, ext, "elbo", steps=30000)  # early-stopped at 400 of a 30000-step cap
     assert g["late_gains"] == [0.5, 1.0, 0.5]
+
+
+def test_ablation_rows_change_one_setting_of_the_extended_model(tmp_path):
+    comps = R.table3((1,)) + R.table2((1,), (100,), datasets=("mnist",))
+    rows = R.ablations(comps)
+    by = {(c.table, c.ext.key): c for c in rows}
+    agree = by[("table2-right", "aa-svae-agree")]
+    assert agree.ext.overrides == {"aa.agree": True} and agree.base is R.SVAE and agree.paper_base is None
+    assert "beyond the paper" in agree.ablation and agree.key != R.table2((1,), (100,), ("mnist",))[-1].key
+    assert by[("table2-left", "iwgan-tau0.5")].ext.overrides == {"model.arch": "auto", "iw.temper": 0.5}
+    assert {k for t, k in by if t == "table3"} >= {"aa-vae-warmup1000", "aa-cvae-normmean", "aa-svae-agree"}
+    out = tmp_path / "res"
+    assert main(["reproduce", "table3", "--quick", "--sizes", "1", "--seeds", "1", "--ablations", "--out", str(out),
+                 "--data-root", str(tmp_path / "none")]) == 0
+    table = json.loads((out / "table3.json").read_text())
+    abl = [r for r in table["rows"] if r.get("ablation")]
+    assert len(abl) == 8 and all(r["paper_base"] is None and len(r["ours_ext_values"]) == 1 for r in abl)
+    figures = [r["figure"] for r in table["rows"] if r["figure"]]
+    assert figures and len(set(figures)) == len(figures)  # a curve figure of its own per row
+    assert "(ablation)" in (out / "table3.md").read_text()

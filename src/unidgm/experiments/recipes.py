@@ -92,10 +92,11 @@ class Comparison:
     metric: str                   # elbo, inception_score, cond_accuracy, ssl_accuracy
     paper_base: tuple[float, float | None] | None
     paper_ext: tuple[float, float | None] | None
+    ablation: str | None = None   # what the extended model changes beyond the paper's (an ablation row)
 
     @property
     def key(self) -> str:
-        return f"{self.table}/{self.setting}/{self.base.key}"
+        return f"{self.table}/{self.setting}/{self.base.key}" + (f"/{self.ext.key}" if self.ablation else "")
 
     @property
     def paper_gain(self) -> float | None:
@@ -171,6 +172,32 @@ def train_overrides(recipe: Recipe, n: int | None, steps: int, batch: int, quick
     if n is not None:
         ov["n_labelled" if recipe.model == "svae" else "n_train"] = n
     return ov
+
+
+# Ablations a reader of the paper asks for (--ablations): each a config value of the technique, a row of its own
+# next to the paper's pair, never a silent change of the default. (label, key suffix, overrides)
+ABLATIONS = {
+    "aa-vae": (("warm-up 1000 steps", "warmup1000", {"aa.warmup": 1000}),
+               ("D(x) / its batch mean", "normmean", {"aa.normalise": "mean"}),
+               ("2 generated per real", "ratio2", {"aa.ratio": 2.0})),
+    "aa-svae": (("only samples the classifier labels as requested; beyond the paper", "agree", {"aa.agree": True}),
+                ("warm-up 1000 steps", "warmup1000", {"aa.warmup": 1000})),
+    "iwgan": (("tempered, τ = 0.5", "tau0.5", {"iw.temper": 0.5}), ("groups of k = 8", "k8", {"iw.k": 8})),
+    "iw-cgan": (("tempered, τ = 0.5", "tau0.5", {"iw.temper": 0.5}),),
+}
+ABLATIONS["aa-cvae"] = ABLATIONS["aa-vae"]
+
+
+def ablations(comps: list[Comparison]) -> list[Comparison]:
+    """The ablation rows of ``comps``: the same base model against the extended one with one setting changed
+    (no published number; the base model's runs are shared with the paper's pair)."""
+    out = []
+    for c in comps:
+        for label, suffix, overrides in ABLATIONS.get(c.ext.key, ()):
+            ext = replace(c.ext, key=f"{c.ext.key}-{suffix}", label=f"{c.ext.label} ({label})",
+                          overrides={**c.ext.overrides, **overrides})
+            out.append(replace(c, ext=ext, paper_base=None, paper_ext=None, ablation=label))
+    return out
 
 
 def parse_training(text: str | None) -> dict[str, str]:

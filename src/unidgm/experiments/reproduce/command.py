@@ -32,6 +32,10 @@ def add_parser(sub):
                                                   "explain MODEL lists them): NAME, or family=NAME pairs such as "
                                                   "vae=small-data,svae=converged; its schedule, validation and early "
                                                   "stopping, its step budget unless --steps names the family")
+    p.add_argument("--ablations", action="store_true", help="add the ablation rows: AA's warm-up, weight "
+                                                            "normalisation and generated samples per real one; IW's "
+                                                            "tempered weights and group size; for the AA-SVAE, only "
+                                                            "samples its classifier agrees with (beyond the paper)")
     p.add_argument("--select", choices=["validation", "last"], default="validation",
                    help="the model each run reports: the best on the validation split (default) or the last one")
     p.add_argument("--quick", action="store_true", help="smoke run in minutes: tiny budgets, few test examples; "
@@ -98,7 +102,8 @@ def command_line(args) -> str:
     for flag, value in zip(parts[3::2], parts[4::2]):
         if value is not None:
             words += [flag, shlex.quote(str(value))]
-    words += [f for f, on in (("--quick", args.quick), ("--report-only", args.report_only)) if on]
+    words += [f for f, on in (("--quick", args.quick), ("--ablations", getattr(args, "ablations", False)),
+                              ("--report-only", args.report_only)) if on]
     return " ".join(parts[:3] + words)
 
 

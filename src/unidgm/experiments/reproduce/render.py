@@ -77,7 +77,7 @@ def _table_section(table: str, rows, plan: Plan, grids: dict, meta: dict, runs, 
         budget = f"{r['steps']} steps × batch {r['batch']}, {r['data']} {n}"
         cg = r["curve"]
         at_ckpt = f"{cg['positive']}/{cg['total']}" if cg["total"] else "—"
-        part = c.table.replace(table, "").strip("-") or "—"
+        part = (c.table.replace(table, "").strip("-") or "—") + (" (ablation)" if c.ablation else "")
         ours_gain = "—" if r["gain"] is None else f"{r['gain']:+.{d}f} ± {r['gain_sd']:.{d}f}"
         cells.append([part, c.setting, R.METRIC_TEXT[c.metric], f"{c.base.label} → {c.ext.label}",
                       _paper(c.paper_base, d), _paper(c.paper_ext, d), _signed(c.paper_gain, d),
@@ -92,7 +92,7 @@ def _table_section(table: str, rows, plan: Plan, grids: dict, meta: dict, runs, 
                       "selection": "validation" if "-val" in r["base_variant"] else "last",
                       "train_s_total": round(sum(r["train_s"]), 1),
                       "curve": {"base": cg["base"], "ext": cg["ext"], "gain": cg["gain"]},
-                      "figure": r["figure"]})
+                      "figure": r["figure"], "ablation": c.ablation})
     for c, why in skipped:
         d = DIGITS[c.metric]
         part = c.table.replace(table, "").strip("-") or "—"
@@ -254,7 +254,8 @@ def _plot_curve(r: dict, figures: Path, plan: Plan) -> str | None:
     ax.set_title(f"{c.table} {c.setting}: {c.base.label} vs {c.ext.label}", fontsize=9)
     ax.legend(fontsize=7)
     fig.tight_layout()
-    name = f"curve-{c.table}-{c.setting.replace('%', 'pct').replace(' ', '_')}-{c.base.key}.png"
+    name = (f"curve-{c.table}-{c.setting.replace('%', 'pct').replace(' ', '_')}-{c.base.key}"
+            + (f"-{c.ext.key}" if c.ablation else "") + ".png")
     fig.savefig(figures / name, dpi=100)
     plt.close(fig)
     return f"figures/{name}"
