@@ -222,7 +222,9 @@ def render(table: dict) -> str:
     rows = []
     for r in table["rows"]:
         d = 4 if abs(r["reference"]) < 2 else 2
-        ours = format_mean_std(*summarise(r["ours_values"]), digits=d) if r["ours_values"] else "—"
+        vals = r["ours_values"]
+        ours = ("—" if not vals else f"{vals[0]:.{d}f} (one seed)" if len(vals) == 1 else
+                format_mean_std(*summarise(vals), digits=d))
         rows.append([r["name"], f"{r['reference']} ({r['source']})", ours, len(r["ours_values"]), r["verdict"],
                      r["budget"]])
     lines += markdown_table(["row", "published", "ours (mean ± std)", "seeds", "verdict", "budget"], rows)
