@@ -116,6 +116,8 @@ def test_recipe_option_sets_the_training_recipe_of_base_and_extended_models_alik
     assert "recipe" not in svae.overrides and svae.overrides["eval_every"] >= 1  # families left out: as before
     plan = Plan(SimpleNamespace(**{**vars(args), "steps": "vae=500"}))
     assert plan.pair(plan.comparisons[0])[0].steps == 500  # --steps caps the recipe's budget
+    plan = Plan(SimpleNamespace(**{**vars(args), "steps": "svae=700"}))
+    assert plan.pair(plan.comparisons[0])[0].steps == 30000  # a family --steps does not name keeps the recipe's
     quick = Plan(SimpleNamespace(**{**vars(args), "quick": True}))
     assert quick.pair(quick.comparisons[0])[0].steps == R.QUICK_STEPS["vae"]  # a smoke run stays one
     with pytest.raises(ConfigError, match="select last"):

@@ -65,7 +65,9 @@ class Plan:
             raise ConfigError("--seeds must be >= 1")
         self.steps = parse_steps(args.steps, args.quick)
         self.training = R.parse_training(getattr(args, "recipe", None))
-        self.explicit_steps = parse_steps(args.steps, args.quick) if args.steps else {}
+        # the families --steps names (a bare number names them all): their budget wins over a recipe's
+        self.explicit_steps = set() if not args.steps else (
+            set(R.FAMILIES) if "=" not in args.steps else {i.partition("=")[0].strip() for i in args.steps.split(",")})
         if self.training and self.select != "validation":
             raise ConfigError("--recipe trains with validation and early stopping, and its result is the best "
                               "validated model: drop --select last, or drop --recipe")
