@@ -118,6 +118,15 @@ def cmd_explain(args) -> int:
     return 0
 
 
+def _options_not_overrides(overrides: list[str], options: tuple[str, ...]):
+    """``data=mnist`` where ``--data mnist`` was meant: name the option instead of listing every config key."""
+    for o in overrides:
+        key, _, value = o.partition("=")
+        if key in options:
+            raise UnidgmError(f"{o!r} is a command-line option, not a config key: write --{key.replace('_', '-')} "
+                              f"{value or '...'}")
+
+
 def cmd_train(args) -> int:
     from . import api
     techs = [t for t, on in (("iw", args.iw), ("aa", args.aa)) if on] + list(args.technique)
@@ -125,6 +134,7 @@ def cmd_train(args) -> int:
     model, overrides = args.model, list(args.overrides)
     if model and "=" in model:  # `train --config FILE steps=5`: the first override lands in `model`
         model, overrides = None, [model] + overrides
+    _options_not_overrides(overrides, ("data", "out", "config", "resume", "data_root", "data-root", "technique"))
     if args.config and args.resume:
         raise UnidgmError("--config starts a new run and --resume continues one; pass one of them")
     if not args.resume and not model and not args.config:

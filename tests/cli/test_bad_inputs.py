@@ -467,3 +467,11 @@ def test_the_suite_counts_its_bad_inputs(capsys):
     parts = ", ".join(f"{k} {len(v) * (2 if k == 'train' else 1)}" for k, v in tables.items())
     with capsys.disabled():
         print(f"\nbad-input suite: {total} bad inputs ({parts}, {OUTSIDE_TABLES} more)")
+
+
+@pytest.mark.parametrize("pair,option", [("data=digits", "--data digits"), ("out=here", "--out here"),
+                                         ("data_root=/d", "--data-root /d")])
+def test_an_option_written_as_an_override_is_named(capsys, pair, option):
+    code, _, err = cli(capsys, "train", "vae", pair, "steps=1", "--no-progress")
+    assert code == 2 and f"write {option}" in err and "Valid:" not in err
+    assert not Path("runs").exists() and not Path("here").exists()

@@ -132,3 +132,34 @@ def test_refusals_say_why_and_where_the_technique_applies(name, tech, why):
 def test_iw_terms_all_is_refused_where_values_mix_real_examples():
     with pytest.raises(ConfigError, match="iw.terms=adversarial"):
         build_model("bigan", SMALL, spec=IMAGES, techniques={"iw": {"terms": "all"}})
+
+
+def _aae_with(techniques):
+    torch.manual_seed(0)
+    return build_model("aae", {**SMALL, "z_dim": 4}, spec=IMAGES, techniques=techniques)
+
+
+def test_iw_and_aa_together_on_the_aae_compose_in_either_order():
+    """IW (Eq. 16, the code adversary's θ,η term) and AA (Eq. 17, real and generated examples) on one phase:
+    AA's generated examples pass through IW's wrapper, and the weights multiply whichever is applied first."""
+    x = torch.bernoulli(torch.rand(8, 1, 8, 8))
+    out = []
+    for techs in ({"iw": None, "aa": None}, {"aa": None, "iw": None}):
+        model = _aae_with(techs)
+        obj, loss, grads = _loss_and_grads(model, "theta_eta", {"x": x})
+        assert obj.value.shape == (16,) and {"iw_ess_fraction", "aa_weight_fake"} <= set(obj.terms)
+        out.append((loss, grads))
+    assert torch.equal(out[0][0], out[1][0])
+    assert all((a is None and b is None) or torch.equal(a, b) for a, b in zip(out[0][1], out[1][1]))
+
+
+def test_iw_and_aa_together_reduce_to_the_aae_with_uniform_weights_and_q_star():
+    """Uniform Eq. 16 weights and q_* put back: IW changes nothing, Eq. 17's generated examples weigh 0, and
+    the loss is the AAE's θ,η objective over the real examples alone."""
+    both = _aae_with({"iw": None, "aa": None})
+    _constant_logits(both)
+    both.parts["discriminator"] = PerfectDiscriminator()
+    obj = both.phase("theta_eta").objective(both, {"x": torch.bernoulli(torch.rand(8, 1, 8, 8))})
+    assert obj.terms["iw_ess_fraction"].item() == pytest.approx(1.0)
+    assert torch.equal(obj.weight, obj.is_real)
+    assert torch.allclose(loss_from(obj), -obj.value[:8].mean(), atol=1e-6)

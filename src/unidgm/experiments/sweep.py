@@ -111,9 +111,9 @@ def _run_one(variant: Variant, seed: int, runs, data_root=None) -> dict:
     if variant.curve_points > 0 and not (folder / CURVE).exists():
         # a run that validated has its curve already, on the validation split: the test set stays read once
         curve = validation_curve(folder) or evaluate_curve(folder, variant, data_root)
-        (folder / CURVE).write_text(json.dumps(curve, indent=1))
+        write_json(folder / CURVE, curve, indent=1)
     t_curve = time.time() - t0 - t_train
-    (folder / TIMING).write_text(json.dumps({"train_s": t_train, "curve_s": t_curve, "threads": torch.get_num_threads()}))
+    write_json(folder / TIMING, {"train_s": t_train, "curve_s": t_curve, "threads": torch.get_num_threads()})
     from ..eval.run import evaluate_run
     ev = variant.eval
     result = evaluate_run(folder, list(variant.metrics) or None, data_root=data_root,
@@ -122,7 +122,7 @@ def _run_one(variant: Variant, seed: int, runs, data_root=None) -> dict:
     timing = json.loads((folder / TIMING).read_text())
     timing["eval_s"] = time.time() - t0 - t_train - t_curve
     timing["total_s"] = time.time() - t0
-    (folder / TIMING).write_text(json.dumps(timing))
+    write_json(folder / TIMING, timing)
     return {"variant": variant.name, "seed": seed, "skipped": False, **result}
 
 

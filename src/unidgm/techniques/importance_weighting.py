@@ -122,8 +122,8 @@ def _group_ids(obj: Objective, k: int | None, by_label: bool, separate: bool):
 
 def _weighted(base: PhaseObjective, k, by_label: bool = False, separate: bool = False, all_terms: bool = False,
               temper: float = 1.0):
-    def objective(model, batch):
-        obj = base(model, batch)
+    def objective(model, batch, generated=None):
+        obj = base(model, batch, generated)  # AA's generated examples pass through (IW and AA on one phase)
         ids = _group_ids(obj, k, by_label, separate)
         # (D/(1−D))^τ = exp(τ · logit): tempering scales the logits inside Eq. 16's softmax
         logits = obj.logit_fake if temper == 1.0 else obj.logit_fake * temper
