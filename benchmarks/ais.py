@@ -2,6 +2,12 @@
 
     python -m benchmarks.run ais [--data ring8] [--steps 2000] [--seeds 2] [--n-test 500] [--ais-steps 100]
                                  [--ais-chains 8] [--bdmc-T 10,100,1000] [--data-root DIR] [--report-only]
+                                 [--recipe converged --max-minutes M]
+
+``--recipe NAME --max-minutes M`` (MNIST): every model trained by the named recipe (its schedule, validation
+and early stopping; the best validated checkpoint is what AIS scores) for the same wall-clock budget of M
+minutes, ``--steps`` then being only a cap — equal time rather than equal steps, since the models' steps cost
+different amounts.
 
 1. Trains GAN, IWGAN, VAE, AA-VAE, VAE/GAN and AVB with the mode study's shared toy settings
    (``unidgm.theory.modes``: equal widths, z_dim, batch, lr, steps; one process at a time, one thread); on
@@ -48,26 +54,34 @@ def _opt(argv, name, default):
     return type(default)(argv[argv.index(name) + 1]) if name in argv else default
 
 
-def _overrides(data: str, extra: dict, steps: int, seed: int) -> dict:
+def _overrides(data: str, extra: dict, steps: int, seed: int, recipe: str | None = None,
+               max_minutes: float | None = None) -> dict:
     from unidgm.theory.modes import _overrides as toy_overrides
     if data in ("ring8", "grid25"):
         return {**toy_overrides(extra, steps, seed), "threads": 1}
     out = {"steps": steps, "seed": seed, "threads": 1, "ckpt_every": 0, "log_every": max(steps, 1),
            "sample_every": 0, "device": "cpu"}
+    if recipe:  # the recipe's schedule and validation; the wall clock, not its step budget, ends the run
+        out.update({"recipe": recipe, "log_every": 1000, **({"max_minutes": max_minutes} if max_minutes else {})})
     out.update({k: v for k, v in extra.items() if v is not None})
     return out
 
 
-def train_all(data: str, steps: int, seeds: int, data_root) -> dict[tuple[str, int], Path]:
+def _budget_dir(steps: int, recipe: str | None, max_minutes: float | None) -> str:
+    return f"steps{steps}" if not recipe else f"{recipe}-{max_minutes:g}min" if max_minutes else f"{recipe}-{steps}"
+
+
+def train_all(data: str, steps: int, seeds: int, data_root, recipe: str | None = None,
+              max_minutes: float | None = None) -> dict[tuple[str, int], Path]:
     from unidgm import api
     runs = {}
     for seed in range(seeds):
         for label, model, techs, extra in ROWS:
-            folder = OUT / data / f"steps{steps}" / label.replace("/", "").lower() / f"seed-{seed}"
+            folder = OUT / data / _budget_dir(steps, recipe, max_minutes) / label.replace("/", "").lower() / f"seed-{seed}"
             if not (folder / "checkpoints" / "latest").exists():  # finished runs are reused
                 t = time.perf_counter()
-                api.train(model, data, overrides=_overrides(data, extra, steps, seed), techniques=list(techs),
-                          out=folder, data_root=data_root, progress=False)
+                api.train(model, data, overrides=_overrides(data, extra, steps, seed, recipe, max_minutes),
+                          techniques=list(techs), out=folder, data_root=data_root, progress=False)
                 print(f"trained {label} seed {seed} in {time.perf_counter() - t:.0f} s", flush=True)
             runs[label, seed] = folder
     return runs
@@ -105,6 +119,21 @@ def bdmc_curve(folder: Path, sigma: float, Ts, n: int, chains: int, leapfrog: in
     return points
 
 
+def _run_info(folder: Path) -> dict:
+    """Steps trained and the validated checkpoint AIS scored (a run without validation: its last step)."""
+    info = {"steps_trained": None, "best": None}
+    from unidgm.train.checkpoint import latest_checkpoint
+    latest = latest_checkpoint(folder / "checkpoints")
+    if latest is not None:
+        info["steps_trained"] = int(json.loads((latest / "state.json").read_text())["step"])
+    try:
+        best = json.loads((folder / "best.json").read_text())
+        info["best"] = {k: best.get(k) for k in ("metric", "value", "step")}
+    except (OSError, ValueError):
+        pass
+    return info
+
+
 def _mean_std(vals):
     vals = [v for v in vals if v is not None]
     if not vals:
@@ -116,7 +145,8 @@ def render(res: dict) -> str:
     toy = res["data"] in ("ring8", "grid25")
     a = res["ais_settings"]
     lines = [f"# GAN vs VAE on one scale: AIS log-likelihood on {res['data']}", "",
-             f"{res['steps']} training steps per model ({res['budget']}), seeds {res['seeds']}; "
+             (f"{res['steps']} training steps per model ({res['budget']})" if not res.get("recipe") else
+              f"Budget: {res['budget']}") + f", seeds {res['seeds']}; "
              f"AIS: {a['n_chains']} chains, T = {a['n_steps']} intermediate distributions (sigmoid schedule), "
              f"{a['n_leapfrog']} leapfrog steps, HMC step size adapted per chain to 65% acceptance, on the first "
              f"{res['n_test']} test examples. Observation model for *every* model: N(x; mean(z), σ²I), σ per run "
@@ -124,7 +154,8 @@ def render(res: dict) -> str:
              "implicit generators (Wu et al. 2017). AIS is a stochastic lower bound; the BDMC gap (forward vs "
              "reverse AIS on data simulated from each model, same settings) bounds its error there.", ""]
     head = ["model", "KL minimised", "AIS log p(x) (nats)", "σ", "BDMC gap",
-            *([f"modes captured (of {res['n_modes']})", "high-quality fraction"] if toy else ["classifier IS"])]
+            *([f"modes captured (of {res['n_modes']})", "high-quality fraction"] if toy else ["classifier IS"]),
+            *(["steps trained", "selected at step (metric)"] if res.get("recipe") else [])]
     rows = []
     for label, _, _, _ in ROWS:
         cells = [r for r in res["runs"] if r["model"] == label]
@@ -136,6 +167,10 @@ def render(res: dict) -> str:
             row += [_mean_std([c["modes_captured"] for c in cells]), _mean_std([c["high_quality"] for c in cells])]
         else:
             row += [_mean_std([c["inception_score"] for c in cells])]
+        if res.get("recipe"):
+            row += [", ".join(str(c.get("steps_trained")) for c in cells),
+                    ", ".join(f"{c['best']['step']}" for c in cells if c.get("best")) +
+                    (f" ({cells[0]['best']['metric']})" if cells[0].get("best") else "")]
         rows.append(row)
     lines += markdown_table(head, rows)
     if res.get("bdmc_curves"):
@@ -163,7 +198,8 @@ def figure(res: dict, path: Path) -> None:
             ax.scatter([c[key] for c in cells], [c["ais"] for c in cells], label=label, s=40)
     ax.set_xlabel("modes captured" if toy else "classifier inception score")
     ax.set_ylabel("AIS log p(x) (nats, Gaussian observation)")
-    ax.set_title(f"{res['data']}: sample coverage vs likelihood ({res['steps']} steps)")
+    budget = f"{res['max_minutes']:g} min each" if res.get("max_minutes") else f"{res['steps']} steps"
+    ax.set_title(f"{res['data']}: sample coverage vs likelihood ({budget})")
     ax.legend(fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -180,13 +216,14 @@ def main(argv: list[str]) -> dict:
     ais_opts = {"n_chains": _opt(argv, "--ais-chains", 8), "n_steps": _opt(argv, "--ais-steps", 100),
                 "n_leapfrog": _opt(argv, "--ais-leapfrog", 5), "n_bdmc": _opt(argv, "--n-bdmc", 20)}
     Ts = [int(t) for t in _opt(argv, "--bdmc-T", "10,100,1000").split(",") if t]
+    recipe, max_minutes = _opt(argv, "--recipe", ""), _opt(argv, "--max-minutes", 0.0)
     data_root = _opt(argv, "--data-root", str(ROOT.parent / "shared" / "data"))
-    name = f"ais-{data}"
+    name = f"ais-{data}" + (f"-{recipe}" if recipe else "")
     torch.set_num_threads(1)
     if "--report-only" in argv:
         res = json.loads((RESULTS / f"{name}.json").read_text())
     else:
-        runs = train_all(data, steps, seeds, data_root)
+        runs = train_all(data, steps, seeds, data_root, recipe or None, max_minutes or None)
         evals = evaluate(runs, data, n_test, ais_opts, data_root)
         rows = []
         for (label, seed), r in evals.items():
@@ -197,7 +234,7 @@ def main(argv: list[str]) -> dict:
                          "bdmc_gap": r["ais"]["bdmc"]["gap"], "accept_rate": r["ais"]["accept_rate"],
                          "ais_seconds": r["ais"]["seconds"], "modes_captured": modes.get("modes_captured"),
                          "high_quality": modes.get("high_quality_fraction"),
-                         "inception_score": r.get("inception_score", {}).get("mean")})
+                         "inception_score": r.get("inception_score", {}).get("mean"), **_run_info(runs[label, seed])})
         curves = {}
         for label in ("VAE", "GAN"):
             sigma = next(r["sigma"] for r in rows if r["model"] == label and r["seed"] == 0)
@@ -207,8 +244,11 @@ def main(argv: list[str]) -> dict:
         from unidgm.data import get_dataset
         test = get_dataset(data, "test", data_root)
         res = {"data": data, "steps": steps, "seeds": list(range(seeds)), "n_test": n_test,
-               "budget": "short CPU budget, not converged" if data not in ("ring8", "grid25") else
-               "the mode study's toy budget",
+               "recipe": recipe or None, "max_minutes": max_minutes or None,
+               "budget": (f"recipe {recipe}, {max_minutes:g} minutes of training per run on one thread (equal wall "
+                          "clock; steps differ by model), the best validated checkpoint" if recipe else
+                          "short CPU budget, not converged" if data not in ("ring8", "grid25") else
+                          "the mode study's toy budget"),
                "ais_settings": ais_opts, "sigma_grid": list(SIGMA_GRID), "n_modes": 0 if test.modes is None
                else len(test.modes), "runs": rows, "bdmc_curves": curves,
                "commands": ["python -m benchmarks.run ais " + " ".join(argv)], "machine": machine(),
