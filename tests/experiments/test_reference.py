@@ -59,3 +59,27 @@ def test_wall_at_step_adds_up_the_processes_of_a_resumed_run(tmp_path):
     assert R.wall_at_step(tmp_path, 100) == 2.0 and R.wall_at_step(tmp_path, 120) == 2.5
     assert R.wall_at_step(tmp_path, 200) == 3.5 and R.wall_at_step(tmp_path, 250) is None
     assert R.wall_at_step(tmp_path / "missing", 10) is None
+
+
+def test_late_gain_reads_the_last_quarter_of_the_validation_curve():
+    curve = [{"step": s, "val/elbo": v, "val/elbo_best": v} for s, v in
+             [(1000, -110.0), (2000, -100.0), (3000, -96.0), (4000, -95.0)]]
+    g = R.late_gain(curve)
+    assert g["metric"] == "val/elbo" and g["at_three_quarters"] == -96.0 and g["gain"] == 1.0
+    assert R.late_gain(curve[:3]) is None  # too few validations to say
+    flat = [{"step": s, "val/acc": v} for s, v in [(1, 0.5), (2, 0.9), (3, 0.9), (4, 0.8)]]
+    assert R.late_gain(flat)["gain"] == 0.0  # the best came before the last quarter: converged or overfitting
+
+
+def test_the_report_names_each_cells_command_and_where_it_ended(tmp_path):
+    folder = tmp_path / "reference" / "m2-600"
+    folder.mkdir(parents=True)
+    curve = [{"step": s, "val/ssl_accuracy": 0.9 + s / 1e5} for s in range(1000, 9000, 1000)]
+    (folder / "seed-2.json").write_text(json.dumps({
+        "seed": 2, "metrics": {"ssl_accuracy": 0.95}, "steps": 8000, "stopped": "budget", "best": {"step": 8000},
+        "validation_curve": curve, "train_wall_s": 60, "budget": {"recipe": "converged", "max_minutes": 60},
+        "config": {"train": {"threads": 1}}}))
+    md = R.render(collect(tmp_path))
+    assert "`unidgm reproduce reference --only m2-600 --seed-list 2 --max-minutes 60 --threads 1" in md
+    assert "| m2-600 | 2 | budget | 8000 | 8000 | val/ssl_accuracy 0.96 → 0.98 (+0.02) |" in md
+    assert "0.9500 (one seed)" in md

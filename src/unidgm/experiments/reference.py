@@ -157,10 +157,31 @@ def run_cell(group: Group, seed: int, runs: Path, results: Path, data_root, *, d
                        "steps": cfg["train"]["steps"]},
             "train_wall_s": round(train_s, 1), "train_wall_to_best_s": wall_at_step(run_dir, (run.best or {}).get("step", 0)),
             "eval_wall_s": round(time.time() - t1, 1),
-            "config": cfg, "command": f"unidgm reproduce reference --only {group.key} --seeds {seed + 1}",
+            "config": cfg, "command": cell_command(group.key, seed, max_minutes, threads),
             "machine": machine(), "date": time.strftime("%Y-%m-%d %H:%M")}
     write_json(cell_path(results, group.key, seed), cell, indent=1, default=float)
     return cell
+
+
+def cell_command(group: str, seed: int, max_minutes: float | None, threads: int | None = 1) -> str:
+    """The command that trains (or resumes) and evaluates this one cell."""
+    return (f"unidgm reproduce reference --only {group} --seed-list {seed}"
+            + (f" --max-minutes {max_minutes:g}" if max_minutes else "") + f" --threads {threads or 1}"
+            + " --data-root DIR")
+
+
+def late_gain(curve: list[dict], higher_is_better: bool = True) -> dict | None:
+    """How much the best validation value moved over the last quarter of a run's steps (positive: it still
+    improved), from the cell's validation curve: whether the budget, not the recipe, ended the run."""
+    key = next((k for r in curve for k in r if k.startswith("val/") and not k.endswith("_best")), None)
+    pts = [(r["step"], r[key]) for r in curve if key in r and r[key] == r[key]]
+    if len(pts) < 4:
+        return None
+    best = max if higher_is_better else min
+    cut = 0.75 * pts[-1][0]
+    before, end = best(v for s, v in pts if s <= cut), best(v for _, v in pts)
+    return {"metric": key, "at_three_quarters": before, "best": end, "last_step": pts[-1][0],
+            "gain": (end - before) if higher_is_better else (before - end)}
 
 
 def collect(results: Path) -> dict:
@@ -180,8 +201,18 @@ def collect(results: Path) -> dict:
                          "seeds": [c["seed"] for c in cells if c["metrics"].get(r.metric) is not None],
                          "selection": "validation", "budget": _budget_text(cells),
                          "command": f"unidgm reproduce reference --only {g.key} --seeds 3",
+                         "cells": [{"seed": c["seed"], "stopped": c.get("stopped"), "steps": c.get("steps"),
+                                    "best_step": (c.get("best") or {}).get("step"),
+                                    "late_gain": late_gain(c.get("validation_curve") or []),
+                                    "command": cell_command(g.key, c["seed"], c.get("budget", {}).get("max_minutes"),
+                                                            c.get("config", {}).get("train", {}).get("threads"))}
+                                   for c in cells if c["metrics"].get(r.metric) is not None],
                          "verdict": verdict(vals, r)})
     return {"rows": rows, "generated": time.strftime("%Y-%m-%d %H:%M"), "machine": machine()}
+
+
+def _span(values: list) -> str:
+    return f"{values[0]}" if values[0] == values[-1] else f"{values[0]}–{values[-1]}"
 
 
 def _budget_text(cells: list[dict]) -> str:
@@ -192,8 +223,8 @@ def _budget_text(cells: list[dict]) -> str:
     stops = sorted({c.get("stopped", "?") for c in cells})
     wall = sum(c.get("train_wall_s", 0) for c in cells) / len(cells) / 60
     to_best = [c["train_wall_to_best_s"] / 60 for c in cells if c.get("train_wall_to_best_s")]
-    return (f"recipe {cells[0]['budget']['recipe']}; steps {steps[0]}–{steps[-1]}"
-            + (f" ({epochs[0]}–{epochs[-1]} epochs)" if epochs else "")
+    return (f"recipe {cells[0]['budget']['recipe']}; steps {_span(steps)}"
+            + (f" ({_span(epochs)} epochs)" if epochs else "")
             + f"; stopped by {', '.join(stops)}; {wall:.0f} min/seed of training"
             + (f" (best checkpoint after {sum(to_best) / len(to_best):.0f} min)" if to_best else ""))
 
@@ -228,6 +259,22 @@ def render(table: dict) -> str:
         rows.append([r["name"], f"{r['reference']} ({r['source']})", ours, len(r["ours_values"]), r["verdict"],
                      r["budget"]])
     lines += markdown_table(["row", "published", "ours (mean ± std)", "seeds", "verdict", "budget"], rows)
+    lines += ["", "## Where each run ended (validation only)", "",
+              "The best validation value at three quarters of a run's steps and at its end: a run whose value still "
+              "moved over its last quarter was ended by its budget, not by convergence. Test numbers play no part.", ""]
+    cells, seen = [], set()
+    for r in table["rows"]:
+        for c in r.get("cells", []):
+            if (r["group"], c["seed"]) in seen:
+                continue
+            seen.add((r["group"], c["seed"]))
+            g = c.get("late_gain")
+            cells.append([r["group"], c["seed"], c.get("stopped"), c.get("steps"), c.get("best_step"),
+                          "—" if not g else f"{g['metric']} {g['at_three_quarters']:.4g} → {g['best']:.4g} "
+                                            f"({g['gain']:+.3g})",
+                          f"`{c['command']}`"])
+    lines += markdown_table(["group", "seed", "stopped by", "steps", "best at step",
+                             "last quarter: best validation", "command"], cells)
     return "\n".join(lines) + "\n"
 
 
