@@ -7,4 +7,4 @@ from .objectives import (EQUATIONS, FIELDS, Equation, Generated, Objective, Phas
                          sleep_objective_eq14, theta_objective_eq3, wake_objective_eq14)
 from .parts import (CategoricalEncoder, CategoricalPrior, CodeDiscriminator, CodeRecogniser, Discriminator,
                     ExplicitGenerator, FeatureExtractor, GaussianEncoder, GaussianPrior, ImplicitEncoder,
-                    ImplicitGenerator, ImplicitPrior, Part, PerfectDiscriminator, ProductPrior)
+                    ImplicitGenerator, ImplicitPrior, Part, PerfectDiscriminator, ProductPrior, tile, with_each)

@@ -16,6 +16,7 @@ from .model import Batch, UnifiedModel
 from .objectives import (Generated, Objective, PhaseObjective, elbo_eq12, infogan_objective_eq9, phi_objective_eq3,
                          theta_objective_eq3)
 from .matching import code_match_cost
+from .parts import with_each
 
 
 def condition(model: UnifiedModel, batch: Batch, key: str = "c") -> Tensor | None:
@@ -102,7 +103,7 @@ def elbo_terms(model: UnifiedModel, x: Tensor, c: Tensor | None, tool: str = "kl
         z, mean, log_var = model["encoder"].rsample(x, c)
     else:
         z, mean, log_var = model["encoder"].rsample_each(x, each)
-        x, c = x.repeat(each.shape[0], *[1] * (x.dim() - 1)), each.repeat_interleave(x.shape[0], 0)
+        x, c = with_each(x, each)
     cost, terms, logit = code_match_cost(model, x, z, mean, log_var, tool, form, with_logit=True)
     return model["decoder"].log_prob(x, z, c), cost, terms, logit
 

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError, DataError
 from .likelihood import importance_sampled_log_likelihood
 from .objectives import EQUATIONS, Objective, PhaseObjective
-from .parts import ExplicitGenerator, GaussianEncoder, GaussianPrior, ImplicitGenerator, Part
+from .parts import ExplicitGenerator, GaussianEncoder, GaussianPrior, ImplicitGenerator, Part, tile
 
 Batch = dict[str, Tensor]
 ADAM_BETAS = (0.9, 0.999)  # Adam's own defaults: likelihood-trained phases
@@ -324,10 +324,7 @@ class UnifiedModel(nn.Module):
         self._need_explicit()
         c = self.onehot(labels, x.shape[0])
         z, mean, log_var = self.parts["encoder"].rsample(x, c, k=k)
-        kz = z.reshape(-1, z.shape[-1])
-        xk = x.unsqueeze(0).expand(k, *x.shape).reshape(-1, *x.shape[1:])
-        ck = None if c is None else c.unsqueeze(0).expand(k, *c.shape).reshape(-1, c.shape[-1])
-        log_px = self.parts["decoder"].log_prob(xk, kz, ck).reshape(k, -1)
+        log_px = self.parts["decoder"].log_prob(tile(x, k), z.reshape(-1, z.shape[-1]), tile(c, k)).reshape(k, -1)
         log_w = log_px + self.parts["prior"].log_prob(z) - GaussianEncoder.log_prob_of(z, mean, log_var)
         return (log_w, z) if with_samples else log_w
 

@@ -18,6 +18,16 @@ from .objectives import aa_weights_eq17
 LOG_2PI = math.log(2 * math.pi)
 
 
+def tile(x: Tensor | None, k: int) -> Tensor | None:
+    """``x`` [B, ...] repeated k times, sample-major [k·B, ...] (row j·B + i is x_i): k draws per example."""
+    return None if x is None else x.unsqueeze(0).expand(k, *x.shape).reshape(-1, *x.shape[1:])
+
+
+def with_each(x: Tensor, cs: Tensor) -> tuple[Tensor, Tensor]:
+    """Every example with every one of the k conditions ``cs``, label-major: row j·n + i is (x_i, c_j)."""
+    return tile(x, cs.shape[0]), cs.repeat_interleave(x.shape[0], 0)
+
+
 class Part(nn.Module):
     """A named factor of the unified model; ``symbol`` and ``equation`` feed `explain` and Table 1."""
 
@@ -218,7 +228,7 @@ class GaussianEncoder(Part):
         if each is not None and getattr(self.net, "cond_dim", 0) and not getattr(self.net, "noise_dim", 0):
             out = each(x, cs)
         else:
-            out = self.net(x.repeat(cs.shape[0], *[1] * (x.dim() - 1)), cs.repeat_interleave(x.shape[0], 0))
+            out = self.net(*with_each(x, cs))
         return self._rsample(*self._moments(out), None)
 
     @staticmethod
@@ -313,9 +323,7 @@ class ImplicitEncoder(Part):
     def rsample(self, x: Tensor, c: Tensor | None = None, k: int | None = None):
         """A sample z (no mean or log-variance: the density is not available)."""
         if k is not None:
-            xk = x.unsqueeze(0).expand(k, *x.shape).reshape(-1, *x.shape[1:])
-            ck = None if c is None else c.unsqueeze(0).expand(k, *c.shape).reshape(-1, c.shape[-1])
-            return self.net(xk, ck).reshape(k, x.shape[0], -1), None, None
+            return self.net(tile(x, k), tile(c, k)).reshape(k, x.shape[0], -1), None, None
         return self.net(x, c), None, None
 
 

@@ -12,7 +12,7 @@ import torch
 
 from ..config import checked, positive
 from ..core import (DataSpec, GaussianEncoder, Match, Objective, Phase, PhaseObjective, UnifiedModel, adam, objective,
-                    rws_wake_q_objective, sleep_objective_eq14, wake_objective_eq14)
+                    rws_wake_q_objective, sleep_objective_eq14, tile, wake_objective_eq14)
 from ..core.matching import check_tool
 from ..registry import register_model
 from .vae import VAEConfig, vae_parts
@@ -39,8 +39,7 @@ def wake(k: int) -> PhaseObjective:
         """Eq. 14 wake: log p_θ(x|h) (+ log p(h), constant here) at h ~ q_λ(h|x), importance-weighted if k > 1."""
         x = batch["x"]
         h, w = _weighted_samples(model, x, k)
-        xk = x.unsqueeze(0).expand(k, *x.shape).reshape(-1, *x.shape[1:])
-        log_px = model["decoder"].log_prob(xk, h.reshape(-1, h.shape[-1])).reshape(k, -1)
+        log_px = model["decoder"].log_prob(tile(x, k), h.reshape(-1, h.shape[-1])).reshape(k, -1)
         return wake_objective_eq14((w * log_px).sum(0))
     return PhaseObjective(wake_eq14, "eq14_wake")
 
