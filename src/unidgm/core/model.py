@@ -339,7 +339,7 @@ class UnifiedModel(nn.Module):
         z, mean, log_var = self.parts["encoder"].rsample(x, c)
         return self.parts["decoder"].log_prob(x, z, c) - GaussianEncoder.kl_to_standard_normal(mean, log_var)
 
-    def log_likelihood(self, x: Tensor, k: int = 1000, labels: Tensor | None = None, chunk: int = 500,
+    def log_likelihood(self, x: Tensor, k: int = 1000, labels: Tensor | None = None, chunk: int = 50,
                        progress: bool = False) -> Tensor:
         """Importance-sampled log p(x) ≈ log 1/k Σ_i p(x,z_i)/q(z_i|x), k samples in bounded-memory chunks."""
         self._check_labels(labels, self._check_x(x, "log_likelihood").shape[0])
