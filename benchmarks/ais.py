@@ -12,7 +12,7 @@ different amounts.
 1. Trains GAN, IWGAN, VAE, AA-VAE, VAE/GAN and AVB with the mode study's shared toy settings
    (``unidgm.theory.modes``: equal widths, z_dim, batch, lr, steps; one process at a time, one thread); on
    MNIST the library defaults with a Gaussian decoder for the VAE family, so every model sees the same
-   continuous images. Finished runs are reused.
+   continuous images, and the VAEs' decoder network for the GANs (``SAME_DECODER``). Finished runs are reused.
 2. Evaluates each run with ``unidgm eval --metrics ais`` using the *Gaussian observation model for every model*
    (N(x; mean(z), σ²I), σ chosen per model on training images from ``unidgm.eval.ais.SIGMA_GRID``): one scale
    for explicit and implicit models, as Wu et al. do; plus mode coverage (toy) or the classifier IS (MNIST).
@@ -44,6 +44,10 @@ ROWS = (("GAN", "gan", (), {}),
         ("AA-VAE", "vae", ("aa",), {"model.likelihood": "gaussian"}),
         ("VAE/GAN", "vaegan", (), {"model.likelihood": "gaussian", "model.lr_phi": None}),
         ("AVB", "avb", (), {"model.likelihood": "gaussian"}))
+# on images, the GANs get the VAEs' decoder network (an MLP 50-500-500-784) instead of the library's default
+# DCGAN: the same p_θ(x|z) for every model, only the training objective differs (Wu et al. 2017 compare
+# GAN, VAE and GMMN with one decoder architecture); AVB keeps its own 8-dimensional code
+SAME_DECODER = {"gan": {"model.arch": "mlp", "model.hidden": [500, 500], "model.z_dim": 50}}
 # the KL each model's generator minimises (Lemma 1 / Lemma 2): the paper's argument for mode missing/covering
 KL = {"GAN": "KL(p_θ‖q^r) − JSD: mode seeking", "IWGAN": "as GAN, importance weighted",
       "VAE": "KL(q_η‖p_θ) in z,y: covering in x", "AA-VAE": "as VAE, D-weighted",
@@ -55,7 +59,7 @@ def _opt(argv, name, default):
 
 
 def _overrides(data: str, extra: dict, steps: int, seed: int, recipe: str | None = None,
-               max_minutes: float | None = None) -> dict:
+               max_minutes: float | None = None, model: str | None = None) -> dict:
     from unidgm.theory.modes import _overrides as toy_overrides
     if data in ("ring8", "grid25"):
         return {**toy_overrides(extra, steps, seed), "threads": 1}
@@ -63,6 +67,7 @@ def _overrides(data: str, extra: dict, steps: int, seed: int, recipe: str | None
            "sample_every": 0, "device": "cpu"}
     if recipe:  # the recipe's schedule and validation; the wall clock, not its step budget, ends the run
         out.update({"recipe": recipe, "log_every": 1000, **({"max_minutes": max_minutes} if max_minutes else {})})
+    out.update(SAME_DECODER.get(model, {}))
     out.update({k: v for k, v in extra.items() if v is not None})
     return out
 
@@ -80,7 +85,7 @@ def train_all(data: str, steps: int, seeds: int, data_root, recipe: str | None =
             folder = OUT / data / _budget_dir(steps, recipe, max_minutes) / label.replace("/", "").lower() / f"seed-{seed}"
             if not (folder / "checkpoints" / "latest").exists():  # finished runs are reused
                 t = time.perf_counter()
-                api.train(model, data, overrides=_overrides(data, extra, steps, seed, recipe, max_minutes),
+                api.train(model, data, overrides=_overrides(data, extra, steps, seed, recipe, max_minutes, model),
                           techniques=list(techs), out=folder, data_root=data_root, progress=False)
                 print(f"trained {label} seed {seed} in {time.perf_counter() - t:.0f} s", flush=True)
             runs[label, seed] = folder
