@@ -46,8 +46,10 @@ ROWS = (("GAN", "gan", (), {}),
         ("AVB", "avb", (), {"model.likelihood": "gaussian"}))
 # on images, the GANs get the VAEs' decoder network (an MLP 50-500-500-784) instead of the library's default
 # DCGAN: the same p_θ(x|z) for every model, only the training objective differs (Wu et al. 2017 compare
-# GAN, VAE and GMMN with one decoder architecture); AVB keeps its own 8-dimensional code
-SAME_DECODER = {"gan": {"model.arch": "mlp", "model.hidden": [500, 500], "model.z_dim": 50}}
+# GAN, VAE and GMMN with one decoder architecture); AVB keeps its own 8-dimensional code. VAE/GAN's
+# discriminator is an MLP too (784-256-256), like the GANs' (784-500-500)
+SAME_DECODER = {"gan": {"model.arch": "mlp", "model.hidden": [500, 500], "model.z_dim": 50},
+                "vaegan": {"model.d_arch": "mlp"}}  # and an MLP discriminator, as the GANs': a DCGAN's costs 7x
 # the KL each model's generator minimises (Lemma 1 / Lemma 2): the paper's argument for mode missing/covering
 KL = {"GAN": "KL(p_θ‖q^r) − JSD: mode seeking", "IWGAN": "as GAN, importance weighted",
       "VAE": "KL(q_η‖p_θ) in z,y: covering in x", "AA-VAE": "as VAE, D-weighted",

@@ -54,3 +54,12 @@ def test_vaegan_adversarial_term_on_reconstructions_is_a_setting():
         torch.manual_seed(1)
         values.append(vaegan_theta_eta(model, {"x": x}).value)
     assert not torch.allclose(values[0], values[1])
+
+
+def test_vaegan_discriminator_network_is_a_setting():
+    from unidgm.nets import DCGANDiscriminator, MLP
+    spec = DataSpec((1, 28, 28), 10)
+    assert isinstance(api.build_model("vaegan", {}, spec=spec)["discriminator"].net, DCGANDiscriminator)
+    assert isinstance(api.build_model("vaegan", {"d_arch": "mlp"}, spec=spec)["discriminator"].net, MLP)
+    with pytest.raises(ConfigError, match="d_arch='cnn' must be one of"):
+        api.build_model("vaegan", {"d_arch": "cnn"}, spec=spec)

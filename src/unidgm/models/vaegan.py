@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 import torch
 
-from ..config import checked, positive
+from ..config import checked, one_of, positive
 from ..core import (DataSpec, Discriminator, Objective, Phase, PhaseObjective, UnifiedModel, adam, elbo_eq12,
                     phi_objective_eq3)
 from ..core.games import elbo_terms, theta_objective_eq3
-from ..nets import critic_net
+from ..nets import ARCHS, critic_net
 from ..registry import register_model
 from .gan import MATCH_X
 from .vae import VAEConfig, vae_model, vae_parts
@@ -28,6 +28,7 @@ class VAEGANConfig(VAEConfig):
     # Larsen et al. show D reconstructions x̃ = Dec(Enc(x)) as well as decoded prior samples; off by default
     # (the default numbers stay those of prior samples only)
     adv_on_recon: bool = checked(False, help="the adversarial term also on reconstructions (Larsen et al.)")
+    d_arch: str = checked("auto", one_of(*ARCHS), "discriminator network: auto (DCGAN on images), dcgan, mlp")
 
 
 def decoded(model: UnifiedModel, n: int):
@@ -87,7 +88,7 @@ def vaegan_theta_eta(gamma: float, match_z: str, adv_on_recon: bool) -> PhaseObj
 def build_vaegan(cfg: VAEGANConfig, spec: DataSpec) -> UnifiedModel:
     """VAE/GAN: VAE plus a GAN on the decoder (both KL directions)."""
     parts = vae_parts(cfg, spec)
-    parts["discriminator"] = Discriminator(critic_net("auto", spec.x_shape, 1, 0, (256, 256)))
+    parts["discriminator"] = Discriminator(critic_net(cfg.d_arch, spec.x_shape, 1, 0, (256, 256)))
     model = vae_model("vaegan", cfg, spec, parts=parts, objective=vaegan_theta_eta(cfg.gamma, cfg.match_z, cfg.adv_on_recon),
                       binary_data=False)
     model.matches = (*model.matches, MATCH_X)  # the code pair's tool follows match_z
