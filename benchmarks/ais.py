@@ -2,12 +2,14 @@
 
     python -m benchmarks.run ais [--data ring8] [--steps 2000] [--seeds 2] [--n-test 500] [--ais-steps 100]
                                  [--ais-chains 8] [--bdmc-T 10,100,1000] [--data-root DIR] [--report-only]
-                                 [--recipe converged --max-minutes M]
+                                 [--recipe converged --max-minutes M] [--seed-list 0,1]
 
 ``--recipe NAME --max-minutes M`` (MNIST): every model trained by the named recipe (its schedule, validation
 and early stopping; the best validated checkpoint is what AIS scores) for the same wall-clock budget of M
 minutes, ``--steps`` then being only a cap — equal time rather than equal steps, since the models' steps cost
-different amounts.
+different amounts. Each (model, seed) result is then a committed cell under ``benchmarks/results/<name>/``;
+cells present are skipped (neither trained nor evaluated), so ``--seed-list 1`` in a later session adds a
+seed, and the report is built from every cell with the same AIS settings.
 
 1. Trains GAN, IWGAN, VAE, AA-VAE, VAE/GAN and AVB with the mode study's shared toy settings
    (``unidgm.theory.modes``: equal widths, z_dim, batch, lr, steps; one process at a time, one thread); on
@@ -78,13 +80,16 @@ def _budget_dir(steps: int, recipe: str | None, max_minutes: float | None) -> st
     return f"steps{steps}" if not recipe else f"{recipe}-{max_minutes:g}min" if max_minutes else f"{recipe}-{steps}"
 
 
-def train_all(data: str, steps: int, seeds: int, data_root, recipe: str | None = None,
-              max_minutes: float | None = None) -> dict[tuple[str, int], Path]:
+def train_all(data: str, steps: int, seeds, data_root, recipe: str | None = None,
+              max_minutes: float | None = None, cells: Path | None = None) -> dict[tuple[str, int], Path]:
+    """Train (or reuse) every row's run for ``seeds``; a run whose result cell is committed is not trained."""
     from unidgm import api
     runs = {}
-    for seed in range(seeds):
+    for seed in seeds:
         for label, model, techs, extra in ROWS:
-            folder = OUT / data / _budget_dir(steps, recipe, max_minutes) / label.replace("/", "").lower() / f"seed-{seed}"
+            if cells is not None and _cell(cells, label, seed).exists():
+                continue
+            folder = OUT / data / _budget_dir(steps, recipe, max_minutes) / _slug(label) / f"seed-{seed}"
             if not (folder / "checkpoints" / "latest").exists():  # finished runs are reused
                 t = time.perf_counter()
                 api.train(model, data, overrides=_overrides(data, extra, steps, seed, recipe, max_minutes, model),
@@ -94,18 +99,40 @@ def train_all(data: str, steps: int, seeds: int, data_root, recipe: str | None =
     return runs
 
 
-def evaluate(runs, data, n_test, ais_opts, data_root) -> dict:
+def _slug(label: str) -> str:
+    return label.replace("/", "").lower()
+
+
+def _cell(cells: Path, label: str, seed: int) -> Path:
+    return cells / f"{_slug(label)}-seed-{seed}.json"
+
+
+def evaluate(runs, data, n_test, ais_opts, data_root, cells: Path | None = None) -> dict:
+    """Each run's result row; with ``cells``, each row is written there as soon as it is measured (a small
+    JSON, committed), so a table grows seed by seed over sessions without keeping any checkpoint."""
     from unidgm.eval.run import evaluate_run
+    from unidgm.report import write_json
     toy = data in ("ring8", "grid25")
     out = {}
     for (label, seed), folder in runs.items():
         t = time.perf_counter()
         metrics = ["ais", "modes"] if toy else ["ais", "inception_score"]
-        res = evaluate_run(folder, metrics, data_root=data_root, max_test=n_test, n_samples=5000 if toy else 10000,
-                           progress=False, ais={**ais_opts, "observation": "gaussian"})
-        out[label, seed] = res
-        print(f"{label} seed {seed}: AIS {res['ais']['value']:.2f} (σ={res['ais']['sigma']}, BDMC gap "
-              f"{res['ais']['bdmc']['gap']:.2f}) in {time.perf_counter() - t:.0f} s", flush=True)
+        r = evaluate_run(folder, metrics, data_root=data_root, max_test=n_test, n_samples=5000 if toy else 10000,
+                         progress=False, ais={**ais_opts, "observation": "gaussian"})
+        modes = r.get("modes", {})
+        out[label, seed] = row = {
+            "model": label, "seed": seed, "run": os.path.relpath(folder, ROOT), "ais": r["ais"]["value"],
+            "sigma": r["ais"]["sigma"], "sigma_selection": r["ais"]["sigma_selection"], "bdmc": r["ais"]["bdmc"],
+            "bdmc_gap": r["ais"]["bdmc"]["gap"], "accept_rate": r["ais"]["accept_rate"],
+            "ais_seconds": r["ais"]["seconds"], "modes_captured": modes.get("modes_captured"),
+            "high_quality": modes.get("high_quality_fraction"),
+            "inception_score": r.get("inception_score", {}).get("mean"), **_run_info(folder),
+            "settings": {"n_test": n_test, **ais_opts}, "machine": machine(),
+            "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
+        if cells is not None:
+            write_json(_cell(cells, label, seed), row, indent=1, default=float)
+        print(f"{label} seed {seed}: AIS {r['ais']['value']:.2f} (σ={r['ais']['sigma']}, BDMC gap "
+              f"{r['ais']['bdmc']['gap']:.2f}) in {time.perf_counter() - t:.0f} s", flush=True)
     return out
 
 
@@ -157,7 +184,8 @@ def render(res: dict) -> str:
              f"AIS: {a['n_chains']} chains, T = {a['n_steps']} intermediate distributions (sigmoid schedule), "
              f"{a['n_leapfrog']} leapfrog steps, HMC step size adapted per chain to 65% acceptance, on the first "
              f"{res['n_test']} test examples. Observation model for *every* model: N(x; mean(z), σ²I), σ per run "
-             f"chosen from {res['sigma_grid']} on training images (never test) — one scale for explicit and "
+             f"chosen from {res['sigma_grid']} on " + ("the run's validation split" if res.get("recipe") else
+             "training images") + " (never test) — one scale for explicit and "
              "implicit generators (Wu et al. 2017). AIS is a stochastic lower bound; the BDMC gap (forward vs "
              "reverse AIS on data simulated from each model, same settings) bounds its error there.", ""]
     head = ["model", "KL minimised", "AIS log p(x) (nats)", "σ", "BDMC gap",
@@ -227,30 +255,37 @@ def main(argv: list[str]) -> dict:
     data_root = _opt(argv, "--data-root", str(ROOT.parent / "shared" / "data"))
     name = f"ais-{data}" + (f"-{recipe}" if recipe else "")
     torch.set_num_threads(1)
-    if "--report-only" in argv:
+    seed_list = [int(x) for x in str(_opt(argv, "--seed-list", "")).split(",") if x != ""] or list(range(seeds))
+    # MNIST with a recipe: one committed cell per (model, seed) under benchmarks/results/<name>/, skipped when
+    # present, so seeds can be added in later sessions (run folders do not survive a fresh machine)
+    cells = RESULTS / name if recipe else None
+    if "--report-only" in argv and cells is None:
         res = json.loads((RESULTS / f"{name}.json").read_text())
     else:
-        runs = train_all(data, steps, seeds, data_root, recipe or None, max_minutes or None)
-        evals = evaluate(runs, data, n_test, ais_opts, data_root)
-        rows = []
-        for (label, seed), r in evals.items():
-            modes = r.get("modes", {})
-            rows.append({"model": label, "seed": seed, "run": os.path.relpath(runs[label, seed], ROOT),
-                         "ais": r["ais"]["value"], "sigma": r["ais"]["sigma"],
-                         "sigma_selection": r["ais"]["sigma_selection"], "bdmc": r["ais"]["bdmc"],
-                         "bdmc_gap": r["ais"]["bdmc"]["gap"], "accept_rate": r["ais"]["accept_rate"],
-                         "ais_seconds": r["ais"]["seconds"], "modes_captured": modes.get("modes_captured"),
-                         "high_quality": modes.get("high_quality_fraction"),
-                         "inception_score": r.get("inception_score", {}).get("mean"), **_run_info(runs[label, seed])})
+        if "--report-only" not in argv:
+            runs = train_all(data, steps, seed_list, data_root, recipe or None, max_minutes or None, cells)
+            rows = list(evaluate(runs, data, n_test, ais_opts, data_root, cells).values())
+        if cells is not None:  # every committed cell with these settings, this invocation's and earlier ones
+            rows = [json.loads(p.read_text()) for p in sorted(cells.glob("*-seed-*.json"))]
+            rows = [r for r in rows if r.get("settings") == {"n_test": n_test, **ais_opts}]
         curves = {}
         for label in ("VAE", "GAN"):
-            sigma = next(r["sigma"] for r in rows if r["model"] == label and r["seed"] == 0)
-            print(f"BDMC vs T for {label} (σ={sigma})", flush=True)
-            curves[label] = bdmc_curve(runs[label, 0], sigma, Ts, ais_opts["n_bdmc"], ais_opts["n_chains"],
-                                       ais_opts["n_leapfrog"])
+            first = min((r for r in rows if r["model"] == label), key=lambda r: r["seed"], default=None)
+            saved = cells / f"bdmc-{_slug(label)}.json" if cells is not None else None
+            if saved is not None and saved.exists():
+                curves[label] = json.loads(saved.read_text())["points"]
+                continue
+            if first is None or "--report-only" in argv or (label, first["seed"]) not in runs:
+                continue
+            print(f"BDMC vs T for {label} (σ={first['sigma']})", flush=True)
+            curves[label] = bdmc_curve(runs[label, first["seed"]], first["sigma"], Ts, ais_opts["n_bdmc"],
+                                       ais_opts["n_chains"], ais_opts["n_leapfrog"])
+            if saved is not None:
+                from unidgm.report import write_json
+                write_json(saved, {"model": label, "seed": first["seed"], "sigma": first["sigma"], "points": curves[label]})
         from unidgm.data import get_dataset
         test = get_dataset(data, "test", data_root)
-        res = {"data": data, "steps": steps, "seeds": list(range(seeds)), "n_test": n_test,
+        res = {"data": data, "steps": steps, "seeds": sorted({r["seed"] for r in rows}), "n_test": n_test,
                "recipe": recipe or None, "max_minutes": max_minutes or None,
                "budget": (f"recipe {recipe}, {max_minutes:g} minutes of training per run on one thread (equal wall "
                           "clock; steps differ by model), the best validated checkpoint" if recipe else
