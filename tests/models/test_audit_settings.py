@@ -63,3 +63,18 @@ def test_vaegan_discriminator_network_is_a_setting():
     assert isinstance(api.build_model("vaegan", {"d_arch": "mlp"}, spec=spec)["discriminator"].net, MLP)
     with pytest.raises(ConfigError, match="d_arch='cnn' must be one of"):
         api.build_model("vaegan", {"d_arch": "cnn"}, spec=spec)
+
+
+def test_gan_mlp_generator_batch_norm_is_a_setting():
+    """g_batch_norm puts BatchNorm before each hidden activation of an MLP generator; off, the module tree (and
+    every checkpoint key) is the plain MLP's."""
+    from torch import nn
+    spec = DataSpec((1, 28, 28), 10)
+    plain = api.build_model("gan", {"arch": "mlp"}, spec=spec)["generator"]
+    normed = api.build_model("gan", {"arch": "mlp", "g_batch_norm": True}, spec=spec)["generator"]
+    assert not any(isinstance(m, nn.BatchNorm1d) for m in plain.modules())
+    assert sum(isinstance(m, nn.BatchNorm1d) for m in normed.modules()) == 2  # one per hidden layer
+    assert not any("running_mean" in k for k in plain.state_dict())
+    z = torch.randn(5, 64)
+    normed.eval()  # running statistics: a batch of one samples too
+    assert normed.net(z[:1]).shape == (1, 1, 28, 28) and (normed.net(z) >= 0).all()

@@ -30,6 +30,7 @@ class GANConfig(Config):
     dropout: float = checked(0.0, (lambda v: 0 <= v < 1, "must lie in [0, 1)"),
                              "dropout in the discriminator after each activation (0: none)")
     d_steps: int = checked(1, positive, "the generator updates every d_steps steps")
+    g_batch_norm: bool = checked(False, help="BatchNorm in an MLP generator's hidden layers (DCGAN's always has it)")
     match_x: str = checked("adversarial", one_of(*TOOLS), "tool for p_θ(x|y=0) ~ p_data(x) (only adversarial: "
                            "neither side has a density)")
 
@@ -45,7 +46,8 @@ def gan_parts(cfg, spec: DataSpec, *, g_cond: int = 0, d_cond: int = 0, aux_clas
     """Prior, implicit generator G_θ(z[, c]) and discriminator D_φ(x[, c]) (with an ACGAN class head)."""
     prior = prior or GaussianPrior(cfg.z_dim)
     return {"prior": prior,
-            "generator": ImplicitGenerator(generator_net(cfg.arch, prior.dim, spec.x_shape, g_cond, cfg.hidden)),
+            "generator": ImplicitGenerator(generator_net(cfg.arch, prior.dim, spec.x_shape, g_cond, cfg.hidden,
+                                                         batch_norm=cfg.g_batch_norm)),
             "discriminator": Discriminator(critic_net(cfg.arch, spec.x_shape, 1 + aux_classes, d_cond, cfg.hidden,
                                                       dropout=cfg.dropout),
                                            aux_classes)}

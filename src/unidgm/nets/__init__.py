@@ -19,13 +19,14 @@ def use_dcgan(arch: str, image_shape: Shape) -> bool:
 
 
 def generator_net(arch: str, z_dim: int, x_shape: Shape, cond_dim: int = 0, hidden=(256, 256),
-                  out_act: str | None = "sigmoid"):
-    """G_θ(z[, c]) → x: DCGAN or MLP by the data's shape. Images are in [0, 1]; toy data is unbounded."""
+                  out_act: str | None = "sigmoid", batch_norm: bool = False):
+    """G_θ(z[, c]) → x: DCGAN or MLP by the data's shape. Images are in [0, 1]; toy data is unbounded.
+    ``batch_norm``: BatchNorm in the MLP's hidden layers (the DCGAN generator always has it)."""
     if use_dcgan(arch, x_shape):
         return DCGANGenerator(z_dim, x_shape, cond_dim, out_act=out_act)
     if len(x_shape) == 1:
         out_act = None
-    return MLP((z_dim,), x_shape, hidden, cond_dim, act="relu", out_act=out_act)
+    return MLP((z_dim,), x_shape, hidden, cond_dim, act="relu", out_act=out_act, batch_norm=batch_norm)
 
 
 def critic_net(arch: str, x_shape: Shape, out_dim: int = 1, cond_dim: int = 0, hidden=(256, 256), noise_dim: int = 0,

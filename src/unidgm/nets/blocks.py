@@ -25,17 +25,20 @@ _OUT = {None: nn.Identity, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh}
 class MLP(nn.Module):
     """Flatten → [Linear, act, (Dropout)]* → Linear → reshape to ``out_shape`` (the paper's MNIST VAE: 784-500-500).
 
-    ``dropout`` > 0 adds dropout after every hidden activation (a regulariser for small training sets); at 0
-    the module tree, and so every checkpoint's keys, are those of the plain MLP."""
+    ``dropout`` > 0 adds dropout after every hidden activation (a regulariser for small training sets);
+    ``batch_norm`` puts BatchNorm before every hidden activation (an MLP GAN generator's usual stabiliser,
+    as in DCGAN's). With neither, the module tree, and so every checkpoint's keys, are those of the plain MLP."""
 
     def __init__(self, in_shape: Shape, out_shape: Shape, hidden=(256, 256), cond_dim: int = 0,
-                 act: str = "relu", out_act: str | None = None, noise_dim: int = 0, dropout: float = 0.0):
+                 act: str = "relu", out_act: str | None = None, noise_dim: int = 0, dropout: float = 0.0,
+                 batch_norm: bool = False):
         super().__init__()
         self.out_shape, self.cond_dim, self.noise_dim = tuple(out_shape), cond_dim, noise_dim
         dims = [math.prod(in_shape) + cond_dim + noise_dim, *hidden]
         layers: list[nn.Module] = []
         for a, b in zip(dims[:-1], dims[1:]):
-            layers += [nn.Linear(a, b), _act(act)] + ([nn.Dropout(dropout)] if dropout else [])
+            layers += ([nn.Linear(a, b)] + ([nn.BatchNorm1d(b)] if batch_norm else []) + [_act(act)]
+                       + ([nn.Dropout(dropout)] if dropout else []))
         layers += [nn.Linear(dims[-1], math.prod(out_shape)), _OUT[out_act]()]
         self.layers = nn.Sequential(*layers)
 
