@@ -2,7 +2,7 @@
 
     python -m benchmarks.run ais [--data ring8] [--steps 2000] [--seeds 2] [--n-test 500] [--ais-steps 100]
                                  [--ais-chains 8] [--bdmc-T 10,100,1000] [--data-root DIR] [--report-only]
-                                 [--recipe converged --max-minutes M] [--seed-list 0,1]
+                                 [--recipe converged --max-minutes M] [--seed-list 0,1] [--only GAN,VAE]
 
 ``--recipe NAME --max-minutes M`` (MNIST): every model trained by the named recipe (its schedule, validation
 and early stopping; the best validated checkpoint is what AIS scores) for the same wall-clock budget of M
@@ -83,12 +83,16 @@ def _budget_dir(steps: int, recipe: str | None, max_minutes: float | None) -> st
 
 
 def train_all(data: str, steps: int, seeds, data_root, recipe: str | None = None,
-              max_minutes: float | None = None, cells: Path | None = None) -> dict[tuple[str, int], Path]:
-    """Train (or reuse) every row's run for ``seeds``; a run whose result cell is committed is not trained."""
+              max_minutes: float | None = None, cells: Path | None = None,
+              only: list[str] | None = None) -> dict[tuple[str, int], Path]:
+    """Train (or reuse) every row's run for ``seeds`` (the rows named in ``only``, if given); a run whose result
+    cell is committed is not trained."""
     from unidgm import api
     runs = {}
     for seed in seeds:
         for label, model, techs, extra in ROWS:
+            if only and label not in only:
+                continue
             if cells is not None and _cell(cells, label, seed).exists():
                 continue
             folder = OUT / data / _budget_dir(steps, recipe, max_minutes) / _slug(label) / f"seed-{seed}"
@@ -109,7 +113,7 @@ def _cell(cells: Path, label: str, seed: int) -> Path:
     return cells / f"{_slug(label)}-seed-{seed}.json"
 
 
-def evaluate(runs, data, n_test, ais_opts, data_root, cells: Path | None = None) -> dict:
+def evaluate(runs, data, n_test, ais_opts, data_root, cells: Path | None = None, command: str = "") -> dict:
     """Each run's result row; with ``cells``, each row is written there as soon as it is measured (a small
     JSON, committed), so a table grows seed by seed over sessions without keeping any checkpoint."""
     from unidgm.eval.run import evaluate_run
@@ -129,7 +133,7 @@ def evaluate(runs, data, n_test, ais_opts, data_root, cells: Path | None = None)
             "ais_seconds": r["ais"]["seconds"], "modes_captured": modes.get("modes_captured"),
             "high_quality": modes.get("high_quality_fraction"),
             "inception_score": r.get("inception_score", {}).get("mean"), **_run_info(folder),
-            "settings": {"n_test": n_test, **ais_opts}, "machine": machine(),
+            "settings": {"n_test": n_test, **ais_opts}, "command": command, "machine": machine(),
             "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
         if cells is not None:
             write_json(_cell(cells, label, seed), row, indent=1, default=float)
@@ -190,7 +194,7 @@ def render(res: dict) -> str:
              "training images") + " (never test) — one scale for explicit and "
              "implicit generators (Wu et al. 2017). AIS is a stochastic lower bound; the BDMC gap (forward vs "
              "reverse AIS on data simulated from each model, same settings) bounds its error there.", ""]
-    head = ["model", "KL minimised", "AIS log p(x) (nats)", "σ", "BDMC gap",
+    head = ["model", "KL minimised", "seeds", "AIS log p(x) (nats)", "σ", "BDMC gap",
             *([f"modes captured (of {res['n_modes']})", "high-quality fraction"] if toy else ["classifier IS"]),
             *(["steps trained", "selected at step (metric)"] if res.get("recipe") else [])]
     rows = []
@@ -198,7 +202,7 @@ def render(res: dict) -> str:
         cells = [r for r in res["runs"] if r["model"] == label]
         if not cells:
             continue
-        row = [label, KL[label], _mean_std([c["ais"] for c in cells]), ", ".join(str(c["sigma"]) for c in cells),
+        row = [label, KL[label], len(cells), _mean_std([c["ais"] for c in cells]), ", ".join(str(c["sigma"]) for c in cells),
                _mean_std([c["bdmc_gap"] for c in cells])]
         if toy:
             row += [_mean_std([c["modes_captured"] for c in cells]), _mean_std([c["high_quality"] for c in cells])]
@@ -265,8 +269,13 @@ def main(argv: list[str]) -> dict:
         res = json.loads((RESULTS / f"{name}.json").read_text())
     else:
         if "--report-only" not in argv:
-            runs = train_all(data, steps, seed_list, data_root, recipe or None, max_minutes or None, cells)
-            rows = list(evaluate(runs, data, n_test, ais_opts, data_root, cells).values())
+            only = [x for x in str(_opt(argv, "--only", "")).split(",") if x]
+            unknown = set(only) - {label for label, *_ in ROWS}
+            if unknown:
+                raise SystemExit(f"--only: unknown model(s) {sorted(unknown)}; rows: {', '.join(r[0] for r in ROWS)}")
+            runs = train_all(data, steps, seed_list, data_root, recipe or None, max_minutes or None, cells, only)
+            rows = list(evaluate(runs, data, n_test, ais_opts, data_root, cells,
+                                 command="python -m benchmarks.run ais " + " ".join(argv)).values())
         if cells is not None:  # every committed cell with these settings, this invocation's and earlier ones
             rows = [json.loads(p.read_text()) for p in sorted(cells.glob("*-seed-*.json"))]
             rows = [r for r in rows if r.get("settings") == {"n_test": n_test, **ais_opts}]
@@ -295,7 +304,8 @@ def main(argv: list[str]) -> dict:
                           "the mode study's toy budget"),
                "ais_settings": ais_opts, "sigma_grid": list(SIGMA_GRID), "n_modes": 0 if test.modes is None
                else len(test.modes), "runs": rows, "bdmc_curves": curves,
-               "commands": ["python -m benchmarks.run ais " + " ".join(argv)], "machine": machine(),
+               "commands": sorted({r["command"] for r in rows if r.get("command")})
+               or ["python -m benchmarks.run ais " + " ".join(argv)], "machine": machine(),
                "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     figure(res, RESULTS / "figures" / f"{name}.png")
     write_results(name, res, render(res))
