@@ -259,7 +259,8 @@ def main(argv: list[str]) -> dict:
     Ts = [int(t) for t in _opt(argv, "--bdmc-T", "10,100,1000").split(",") if t]
     recipe, max_minutes = _opt(argv, "--recipe", ""), _opt(argv, "--max-minutes", 0.0)
     data_root = _opt(argv, "--data-root", str(ROOT.parent / "shared" / "data"))
-    name = f"ais-{data}" + (f"-{recipe}" if recipe else "")
+    # the budget is part of the name: cells of another budget never mix with these, nor are they skipped for them
+    name = f"ais-{data}" + (f"-{recipe}" if recipe else "") + (f"-{max_minutes:g}min" if recipe and max_minutes else "")
     torch.set_num_threads(1)
     seed_list = [int(x) for x in str(_opt(argv, "--seed-list", "")).split(",") if x != ""] or list(range(seeds))
     # MNIST with a recipe: one committed cell per (model, seed) under benchmarks/results/<name>/, skipped when
