@@ -36,7 +36,8 @@ from pathlib import Path
 import torch
 
 from benchmarks.run import RESULTS, write_results
-from unidgm.report import machine, markdown_table
+from unidgm.report import machine, markdown_table, write_json
+from unidgm.train.checkpoint import checkpoint_step, latest_checkpoint
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "runs" / "bench" / "ais"
@@ -117,7 +118,6 @@ def evaluate(runs, data, n_test, ais_opts, data_root, cells: Path | None = None,
     """Each run's result row; with ``cells``, each row is written there as soon as it is measured (a small
     JSON, committed), so a table grows seed by seed over sessions without keeping any checkpoint."""
     from unidgm.eval.run import evaluate_run
-    from unidgm.report import write_json
     toy = data in ("ring8", "grid25")
     out = {}
     for (label, seed), folder in runs.items():
@@ -162,10 +162,9 @@ def bdmc_curve(folder: Path, sigma: float, Ts, n: int, chains: int, leapfrog: in
 def _run_info(folder: Path) -> dict:
     """Steps trained and the validated checkpoint AIS scored (a run without validation: its last step)."""
     info = {"steps_trained": None, "best": None}
-    from unidgm.train.checkpoint import latest_checkpoint
     latest = latest_checkpoint(folder / "checkpoints")
     if latest is not None:
-        info["steps_trained"] = int(json.loads((latest / "state.json").read_text())["step"])
+        info["steps_trained"] = checkpoint_step(latest)
     try:
         best = json.loads((folder / "best.json").read_text())
         info["best"] = {k: best.get(k) for k in ("metric", "value", "step")}
@@ -293,7 +292,6 @@ def main(argv: list[str]) -> dict:
             curves[label] = bdmc_curve(runs[label, first["seed"]], first["sigma"], Ts, ais_opts["n_bdmc"],
                                        ais_opts["n_chains"], ais_opts["n_leapfrog"])
             if saved is not None:
-                from unidgm.report import write_json
                 write_json(saved, {"model": label, "seed": first["seed"], "sigma": first["sigma"], "points": curves[label]})
         from unidgm.data import get_dataset
         test = get_dataset(data, "test", data_root)

@@ -203,7 +203,7 @@ def collect(results: Path) -> dict:
                          "command": f"unidgm reproduce reference --only {g.key} --seeds 3",
                          "cells": [{"seed": c["seed"], "stopped": c.get("stopped"), "steps": c.get("steps"),
                                     "best_step": (c.get("best") or {}).get("step"),
-                                    "late_gain": late_gain(c.get("validation_curve") or []),
+                                    "late_gain": late_gain(c.get("validation_curve") or [], r.higher_is_better),
                                     "command": cell_command(g.key, c["seed"], c.get("budget", {}).get("max_minutes"),
                                                             c.get("config", {}).get("train", {}).get("threads"))}
                                    for c in cells if c["metrics"].get(r.metric) is not None],

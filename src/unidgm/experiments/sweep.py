@@ -105,7 +105,7 @@ def _run_one(variant: Variant, seed: int, runs, data_root=None) -> dict:
     if latest is None:
         api.train(variant.model, variant.data, overrides=variant.run_overrides(seed), techniques=variant.techniques,
                   out=folder, data_root=data_root, progress=False)
-    elif int(json.loads((latest / "state.json").read_text())["step"]) < variant.steps:
+    elif ckpt.checkpoint_step(latest) < variant.steps:
         api.resume(folder, data_root=data_root, progress=False)
     t_train = time.time() - t0
     if variant.curve_points > 0 and not (folder / CURVE).exists():
@@ -113,13 +113,13 @@ def _run_one(variant: Variant, seed: int, runs, data_root=None) -> dict:
         curve = validation_curve(folder) or evaluate_curve(folder, variant, data_root)
         write_json(folder / CURVE, curve, indent=1)
     t_curve = time.time() - t0 - t_train
-    write_json(folder / TIMING, {"train_s": t_train, "curve_s": t_curve, "threads": torch.get_num_threads()})
+    timing = {"train_s": t_train, "curve_s": t_curve, "threads": torch.get_num_threads()}
+    write_json(folder / TIMING, timing)
     from ..eval.run import evaluate_run
     ev = variant.eval
     result = evaluate_run(folder, list(variant.metrics) or None, data_root=data_root,
                           n_samples=ev.get("n_samples", 10000), k=ev.get("k", 1), max_test=ev.get("max_test"),
                           progress=False)  # writes metrics.json last: the run's "done" mark
-    timing = json.loads((folder / TIMING).read_text())
     timing["eval_s"] = time.time() - t0 - t_train - t_curve
     timing["total_s"] = time.time() - t0
     write_json(folder / TIMING, timing)
