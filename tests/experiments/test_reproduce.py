@@ -124,6 +124,32 @@ def test_recipe_option_sets_the_training_recipe_of_base_and_extended_models_alik
         Plan(SimpleNamespace(**{**vars(args), "select": "last"}))
 
 
+def test_a_recipe_can_be_given_per_training_data_size():
+    """``vae@1=small-data,vae=converged``: the small-data recipe at 1%, converged at the other sizes, base and
+    extended model alike; the variant's name and the report's budget column say which."""
+    from types import SimpleNamespace
+    from unidgm.experiments.reproduce.plan import Plan
+    from unidgm.experiments.reproduce.render import _ended
+    assert R.parse_training("vae@1=small-data,vae=converged") == {"vae@1": "small-data", "vae": "converged"}
+    assert R.training_for({"vae@1": "small-data", "vae": "converged"}, "vae", 0.01) == "small-data"
+    assert R.training_for({"vae@1": "small-data", "vae": "converged"}, "vae", 0.1) == "converged"
+    assert R.training_for({"vae@1": "small-data"}, "vae", None) is None  # all data: no recipe named
+    for bad in ("vae@x=small-data", "vae@0=small-data", "vae@=converged"):
+        with pytest.raises(ConfigError, match="percentage"):
+            R.parse_training(bad)
+    args = SimpleNamespace(quick=False, select="validation", seeds=1, steps=None, curve_points=None, data_root=None,
+                           data="digits", sizes="1,10", gan_sizes="100", table="table3",
+                           recipe="vae@1=small-data,vae=converged")
+    plan = Plan(args)
+    by_size = {c.setting: plan.pair(c) for c in plan.comparisons if c.base.key == "vae"}
+    assert {v.overrides["recipe"] for v in by_size["1%"]} == {"small-data"}
+    assert {v.overrides["recipe"] for v in by_size["10%"]} == {"converged"}
+    assert by_size["10%"][0].name.endswith("-300000steps-converged-val")
+    row = {"steps": 30000, "steps_done": [9500, 12000], "best_steps": [6500, 9000]}
+    assert _ended(row) == "; trained 9500–12000 steps (early stopping), selected at 6500–9000"
+    assert _ended({**row, "steps_done": [30000, 30000]}) == ""  # every run used its whole budget
+
+
 def test_late_gains_are_the_second_half_of_curves_that_stop_early():
     from unidgm.experiments.reproduce.verdicts import _curve_gain
     curve = lambda vals: {"points": [{"step": s, "elbo": v} for s, v in vals]}  # noqa: E731

@@ -30,8 +30,10 @@ def add_parser(sub):
                                                  "(vae=3000,svae=2000,gan=1000; families vae, svae, gan)")
     p.add_argument("--recipe", default=None, help="training recipe for base and extended models alike (unidgm "
                                                   "explain MODEL lists them): NAME, or family=NAME pairs such as "
-                                                  "vae=small-data,svae=converged; its schedule, validation and early "
-                                                  "stopping, its step budget unless --steps names the family")
+                                                  "vae=small-data,svae=converged, with @PCT for one training-data "
+                                                  "size (vae@1=small-data,vae=converged); its schedule, validation "
+                                                  "and early stopping, its step budget unless --steps names the "
+                                                  "family")
     p.add_argument("--ablations", action="store_true", help="add the ablation rows: AA's warm-up, weight "
                                                             "normalisation and generated samples per real one; IW's "
                                                             "tempered weights and group size; for the AA-SVAE, only "

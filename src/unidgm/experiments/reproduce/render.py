@@ -63,6 +63,16 @@ def write_report(plan: Plan, runs, out: Path, invocations: list[dict]) -> dict:
     return paths
 
 
+def _ended(row: dict) -> str:
+    """Where the runs of a row stopped and the steps of the models selected, when some stopped before the cap."""
+    done = [s for s in row.get("steps_done", []) if s is not None]
+    if not done or min(done) >= row["steps"]:
+        return ""
+    span = lambda v: f"{min(v)}" if min(v) == max(v) else f"{min(v)}–{max(v)}"  # noqa: E731
+    best = row.get("best_steps") or []
+    return f"; trained {span(done)} steps (early stopping)" + (f", selected at {span(best)}" if best else "")
+
+
 def _table_section(table: str, rows, plan: Plan, grids: dict, meta: dict, runs, out: Path) -> tuple[str, dict]:
     mine = [r for r in rows if r["comparison"].table.startswith(table)]
     skipped = [(c, why) for c, why in plan.skipped if c.table.startswith(table)]
@@ -74,7 +84,8 @@ def _table_section(table: str, rows, plan: Plan, grids: dict, meta: dict, runs, 
         c = r["comparison"]
         d = DIGITS[c.metric]
         n = "all" if r["n"] is None else f"n={r['n']}"
-        budget = f"{r['steps']} steps × batch {r['batch']}, {r['data']} {n}"
+        budget = f"{r['steps']} steps × batch {r['batch']}, {r['data']} {n}" + (
+            f", recipe {r['recipe']}" if r["recipe"] else "") + _ended(r)
         cg = r["curve"]
         at_ckpt = f"{cg['positive']}/{cg['total']}" if cg["total"] else "—"
         part = (c.table.replace(table, "").strip("-") or "—") + (" (ablation)" if c.ablation else "")
@@ -88,6 +99,7 @@ def _table_section(table: str, rows, plan: Plan, grids: dict, meta: dict, runs, 
                       "ours_base": _fmt(r["base"], d), "ours_ext": _fmt(r["ext"], d), "ours_gain": r["gain"],
                       "ours_gain_sd": r["gain_sd"], "paired_diffs": r["diffs"], "verdict": r["verdict"],
                       "gain_positive_checkpoints": at_ckpt, "steps": r["steps"], "batch": r["batch"],
+                      "recipe": r["recipe"], "steps_done": r["steps_done"], "best_steps": r["best_steps"],
                       "n": r["n"], "data": r["data"], "base_run": r["base_variant"], "ext_run": r["ext_variant"],
                       "selection": "validation" if "-val" in r["base_variant"] else "last",
                       "train_s_total": round(sum(r["train_s"]), 1),

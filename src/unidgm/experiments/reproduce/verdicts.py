@@ -33,6 +33,8 @@ def compare(plan: Plan, c: R.Comparison, runs) -> dict:
     row = {"comparison": c, "base_variant": vb.name, "ext_variant": ve.name, "base": list(bvals.values()),
            "ext": list(evals.values()), "diffs": diffs, "steps": vb.steps, "batch": vb.overrides["batch_size"],
            "n": vb.overrides.get("n_train", vb.overrides.get("n_labelled")), "data": vb.data,
+           "recipe": vb.overrides.get("recipe"), "steps_done": base["steps_done"] + ext["steps_done"],
+           "best_steps": base["best_steps"] + ext["best_steps"],
            "train_s": base["train_s"] + ext["train_s"], "curve": _curve_gain(base, ext, m, vb.steps)}
     if diffs:
         g, sd, se = paired_gain(diffs)
