@@ -104,7 +104,7 @@ def _table_section(table: str, rows, plan: Plan, grids: dict, meta: dict, runs, 
                       "selection": "validation" if "-val" in r["base_variant"] else "last",
                       "train_s_total": round(sum(r["train_s"]), 1),
                       "curve": {"base": cg["base"], "ext": cg["ext"], "gain": cg["gain"]},
-                      "figure": r["figure"], "ablation": c.ablation})
+                      "figure": r["figure"], "ablation": c.ablation, "equal_time": r["equal_time"]})
     for c, why in skipped:
         d = DIGITS[c.metric]
         part = c.table.replace(table, "").strip("-") or "—"
@@ -146,6 +146,7 @@ def _table_section(table: str, rows, plan: Plan, grids: dict, meta: dict, runs, 
                      for label, key in ((c.base.label, "base"), (c.ext.label, "ext"))]
             curve.append(["gain", *(f"{g:+.{d}f}" for g in cg["gain"].values())])
             md += [*markdown_table(["step", *cg["gain"]], curve), ""]
+        md += _equal_time_section(mine)
         md += _mechanism_section(mine, plan, runs)
         shown = [(v, grids[v]) for v in dict.fromkeys(x for r in mine for x in (r["base_variant"], r["ext_variant"]))
                  if v in grids]
@@ -161,6 +162,28 @@ def _table_section(table: str, rows, plan: Plan, grids: dict, meta: dict, runs, 
     payload = {"table": table, "title": TITLES[table], "rows": jrows, **meta, "run_commands": run_commands,
                "choices": R.__doc__.split("Choices the paper leaves open")[1].strip()}
     return "\n".join(md) + "\n", payload
+
+
+def _equal_time_section(mine) -> list[str]:
+    cells = []
+    for r in mine:
+        c, et = r["comparison"], r["equal_time"]
+        if not et:
+            continue
+        d = DIGITS[c.metric]
+        mean = lambda v: sum(v) / len(v)  # noqa: E731
+        cells.append([f"{c.setting}: {c.base.label} → {c.ext.label}", R.METRIC_TEXT[c.metric],
+                      f"{min(et['seconds']) / 60:.1f}–{max(et['seconds']) / 60:.1f}", f"{mean(et['base']):.{d}f}",
+                      f"{mean(et['ext']):.{d}f}", f"{et['gain']:+.{d}f} ± {et['gain_sd']:.{d}f}", len(et["diffs"])])
+    if not cells:
+        return []
+    return ["## Equal wall clock (validation)", "",
+            "The table compares models at equal training steps; AA and IW cost extra per step. Here each pair of "
+            "runs (same seed) is compared after the same training time — the shorter run's — by the best "
+            "validation value each had reached by then (the test set is not read; validation values, so not "
+            "the test numbers above).", "",
+            *markdown_table(["cell", "metric (validation)", "minutes", "base", "extended", "gain (paired ± sd)",
+                             "seeds"], cells), ""]
 
 
 # what the techniques log each step (Eq. 16's weights, Eq. 17's D(x), the AA-SVAE's label agreement)
