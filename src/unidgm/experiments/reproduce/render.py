@@ -172,7 +172,7 @@ def _equal_time_section(mine) -> list[str]:
             continue
         d = DIGITS[c.metric]
         mean = lambda v: sum(v) / len(v)  # noqa: E731
-        cells.append([f"{c.setting}: {c.base.label} → {c.ext.label}", R.METRIC_TEXT[c.metric],
+        cells.append([f"{c.setting}: {c.base.label} → {c.ext.label}", R.METRIC_TEXT[c.metric].replace("test ", ""),
                       f"{min(et['seconds']) / 60:.1f}–{max(et['seconds']) / 60:.1f}", f"{mean(et['base']):.{d}f}",
                       f"{mean(et['ext']):.{d}f}", f"{et['gain']:+.{d}f} ± {et['gain_sd']:.{d}f}", len(et["diffs"])])
     if not cells:
@@ -182,7 +182,7 @@ def _equal_time_section(mine) -> list[str]:
             "runs (same seed) is compared after the same training time — the shorter run's — by the best "
             "validation value each had reached by then (the test set is not read; validation values, so not "
             "the test numbers above).", "",
-            *markdown_table(["cell", "metric (validation)", "minutes", "base", "extended", "gain (paired ± sd)",
+            *markdown_table(["cell", "validation metric", "minutes", "base", "extended", "gain (paired ± sd)",
                              "seeds"], cells), ""]
 
 
