@@ -64,6 +64,10 @@ def test_quick_table3_smoke_run_on_digits(tmp_path, capsys):
     assert "validation split" in md and "Mechanism" in md  # curves from validation; AA's D(x) along training
     assert "AA: D(x) on real examples" in md and "AA-SVAE: share of generated examples" in md
     assert "Equal wall clock (validation)" in md
+    assert "D(x) of the selected model on held-out validation images" in md  # RUN/probe.json of the AA runs
+    probe = json.loads((out / "runs" / "aa-vae-digits-1pct-8steps-val-quick" / "seed-0" / "probe.json").read_text())
+    assert 0 < probe["d_train"] < 1 and 0 < probe["d_heldout"] < 1 and probe["checkpoint"]["kind"] == "best"
+    assert not (out / "runs" / "vae-digits-1pct-8steps-val-quick" / "seed-0" / "probe.json").exists()  # no D
     table = json.loads((out / "table3.json").read_text())
     rows = {r["base"]: r for r in table["rows"]}
     assert set(rows) == {"VAE", "CVAE", "SVAE"}

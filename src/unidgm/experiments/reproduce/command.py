@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..sweep import run_sweep
 from .plan import Plan
+from .probe import probe_missing
 from .render import write_report
 
 
@@ -84,6 +85,7 @@ def cmd_reproduce(args) -> int:
     wall = time.time() - t0
     if not args.report_only:  # a report-only pass changes no result: not an invocation of record
         _log_invocation(out, command, wall, args, plan, _cpu_seconds() - cpu0)
+    probe_missing(plan.variants.values(), plan.seeds, runs, plan.data_root)
     paths = write_report(plan, runs, out, invocations(out))
     print(f"report: {paths['report']}")
     for t in plan.tables:

@@ -13,6 +13,7 @@ from ...report import machine, markdown_table, write_csv, write_json, write_text
 from .. import recipes as R
 from ..sweep import run_dir
 from .plan import Plan
+from .probe import read_probe
 from .verdicts import VERDICT_RULE, compare
 
 DIGITS = {"elbo": 2, "inception_score": 2, "cond_accuracy": 4, "ssl_accuracy": 4, "fid": 2}
@@ -190,7 +191,9 @@ def _equal_time_section(mine) -> list[str]:
 MECHANISM_TERMS = {"iw_ess_fraction": "IW: effective sample size of the weights / group size",
                    "iw_weight_max": "IW: largest weight (uniform = 1)",
                    "aa_weight_real": "AA: D(x) on real examples", "aa_weight_fake": "AA: D(x) on generated examples",
-                   "aa_label_agreement": "AA-SVAE: share of generated examples the classifier labels as requested"}
+                   "aa_label_agreement": "AA-SVAE: share of generated examples the classifier labels as requested",
+                   "d_train": "D(x) of the selected model on its training images (RUN/probe.json)",
+                   "d_heldout": "D(x) of the selected model on held-out validation images (RUN/probe.json)"}
 
 
 def mechanism(runs, variant, seeds) -> dict[str, float]:
@@ -199,10 +202,14 @@ def mechanism(runs, variant, seeds) -> dict[str, float]:
     from ...train.rundir import RunDir
     per_seed: dict[str, list[float]] = {}
     for seed in seeds:
-        rows = RunDir(run_dir(runs, variant, seed)).metrics() if run_dir(runs, variant, seed).exists() else []
+        folder = run_dir(runs, variant, seed)
+        rows = RunDir(folder).metrics() if folder.exists() else []
         last = max((r["step"] for r in rows), default=0)
+        probe = read_probe(folder) or {}
         for term in MECHANISM_TERMS:
             vals = [v for r in rows if r["step"] >= last / 2 for k, v in r.items() if k.rsplit("/", 1)[-1] == term]
+            if term in probe:
+                vals = [probe[term]]
             if vals:
                 per_seed.setdefault(term, []).append(sum(vals) / len(vals))
     return {t: sum(v) / len(v) for t, v in per_seed.items()}
@@ -212,13 +219,16 @@ def _mechanism_section(mine, plan: Plan, runs) -> list[str]:
     cells = []
     for r in mine:
         c = r["comparison"]
-        for term, value in mechanism(runs, plan.variants[r["ext_variant"]], plan.seeds).items():
-            cells.append([f"{c.setting}: {c.ext.label}", MECHANISM_TERMS[term], f"{value:.3f}"])
+        for label, key in ((c.base.label, "base_variant"), (c.ext.label, "ext_variant")):
+            for term, value in mechanism(runs, plan.variants[r[key]], plan.seeds).items():
+                cells.append([f"{c.setting}: {label}", MECHANISM_TERMS[term], f"{value:.3f}"])
     if not cells:
         return []
     return ["## Mechanism: what the techniques' weights did", "",
-            "Logged every step by the extended models; mean over the second half of each run's training, then "
-            "over seeds.", "", *markdown_table(["cell", "quantity", "value"], cells), ""]
+            "Logged every step by the models with a discriminator; mean over the second half of each run's training, then "
+            "over seeds. The D(x) rows are the selected model's discriminator on up to 2,000 of its own training "
+            "images and as many held-out validation images (the test set is not read): D(x) higher on the "
+            "training images than on held-out ones means D has memorised them.", "", *markdown_table(["cell", "quantity", "value"], cells), ""]
 
 
 def _budget_section(plan: Plan) -> list[str]:
