@@ -4,7 +4,8 @@ Eq. 17 weights each real example's ELBO by D_φ(x); Eq. 16 weights generated sam
 has learned the data or memorised the training images decides what those weights do, most of all on 600
 images. The training log has D on training batches and on generated examples (``aa_weight_real``,
 ``aa_weight_fake``) along training; this probe adds the comparison the log cannot make — D of the *selected*
-model on up to 2,000 of the run's own training images against as many held-out validation images (the test
+model on ~2,000 of the run's own training images (drawn by its data stream: for the semi-supervised VAE the
+600 labelled ones and, apart, the unlabelled ones) against up to 2,000 held-out validation images (the test
 set is not read). Written to ``RUN/probe.json``, a small file committed with the run's other results.
 """
 
@@ -29,8 +30,9 @@ def wants_probe(variant: Variant) -> bool:
 
 @torch.no_grad()
 def probe_run(folder, data_root=None, n: int = N_PROBE) -> dict:
-    """Mean D(x) of the run's selected model on its training images and on its validation images, the images
-    binarised as its validation saw them; a conditional GAN's D is given each image's label."""
+    """Mean D(x) of the run's selected model on ~``n`` training images drawn as its training drew them (the
+    labelled ones, ``x``, and for a semi-supervised model also the unlabelled ones, ``x_u``) and on up to ``n``
+    validation images binarised as its validation saw them; a conditional GAN's D is given each image's label."""
     from ...api import load, prepare_run, read_settings, run_data
     from ...eval.run import test_inputs
     settings = read_settings(folder)
@@ -40,15 +42,28 @@ def probe_run(folder, data_root=None, n: int = N_PROBE) -> dict:
     d = model["discriminator"]
     conditional = model.conditional and settings.model == "cgan"  # AA's D_φ(x) takes no label
 
-    def mean_d(ds) -> float:
-        x, _ = test_inputs(model, ds.x[:n], seed=1)
-        c = model.onehot(ds.y[:n], len(x)) if conditional else None
+    def mean_d(x, labels=None) -> float:
+        c = model.onehot(labels, len(x)) if conditional else None
         return float(torch.sigmoid(d(x.to(model.device), c)).mean())
 
-    return {"d_train": mean_d(data.source), "d_heldout": mean_d(data.val),
-            "n": min(n, len(data.source), len(data.val)), "checkpoint": {k: model.checkpoint[k] for k in ("kind", "step")},
-            "what": "mean D(x) = q_φ(y=1|x) of the selected model on the run's training images and on its "
-                    "validation images (not test)"}
+    torch.manual_seed(0)
+    drawn: dict[str, list[float]] = {}
+    seen = 0
+    while seen < n:
+        batch = data.streams.next()
+        for key in ("x", "x_u"):
+            if key in batch:
+                drawn.setdefault(key, []).append(mean_d(batch[key], batch.get("c")))
+        seen += len(batch["x"])
+    x_val, _ = test_inputs(model, data.val.x[:n], seed=1)
+    out = {"d_train": sum(drawn["x"]) / len(drawn["x"]), "d_heldout": mean_d(x_val, data.val.y[:n]),
+           "n": min(n, len(data.val)), "checkpoint": {k: model.checkpoint[k] for k in ("kind", "step")},
+           "what": "mean D(x) = q_φ(y=1|x) of the selected model on training images drawn by the run's own data "
+                   "stream (d_train: the labelled ones; d_unlabelled: a semi-supervised model's unlabelled ones) "
+                   "and on its validation images (d_heldout; not test)"}
+    if "x_u" in drawn:
+        out["d_unlabelled"] = sum(drawn["x_u"]) / len(drawn["x_u"])
+    return out
 
 
 def probe_missing(variants, seeds, runs, data_root=None, log=print) -> int:
