@@ -3,13 +3,15 @@
     python -m benchmarks.run ais [--data ring8] [--steps 2000] [--seeds 2] [--n-test 500] [--ais-steps 100]
                                  [--ais-chains 8] [--bdmc-T 10,100,1000] [--data-root DIR] [--report-only]
                                  [--recipe converged --max-minutes M] [--seed-list 0,1] [--only GAN,VAE]
+                                 [--add-coverage]
 
 ``--recipe NAME --max-minutes M`` (MNIST): every model trained by the named recipe (its schedule, validation
 and early stopping; the best validated checkpoint is what AIS scores) for the same wall-clock budget of M
 minutes, ``--steps`` then being only a cap — equal time rather than equal steps, since the models' steps cost
 different amounts. Each (model, seed) result is then a committed cell under ``benchmarks/results/<name>/``;
 cells present are skipped (neither trained nor evaluated), so ``--seed-list 1`` in a later session adds a
-seed, and the report is built from every cell with the same AIS settings.
+seed, and the report is built from every cell with the same AIS settings. ``--add-coverage`` measures class
+coverage for cells committed before it was part of the evaluation, where their run folders still exist.
 
 1. Trains GAN, IWGAN, VAE, AA-VAE, VAE/GAN and AVB with the mode study's shared toy settings
    (``unidgm.theory.modes``: equal widths, z_dim, batch, lr, steps; one process at a time, one thread); on
@@ -17,7 +19,8 @@ seed, and the report is built from every cell with the same AIS settings.
    continuous images, and the VAEs' decoder network for the GANs (``SAME_DECODER``). Finished runs are reused.
 2. Evaluates each run with ``unidgm eval --metrics ais`` using the *Gaussian observation model for every model*
    (N(x; mean(z), σ²I), σ chosen per model on training images from ``unidgm.eval.ais.SIGMA_GRID``): one scale
-   for explicit and implicit models, as Wu et al. do; plus mode coverage (toy) or the classifier IS (MNIST).
+   for explicit and implicit models, as Wu et al. do; plus mode coverage (toy) or, on MNIST, the classifier
+   IS and class coverage (the classifier's labels of 10k samples as the modes: classes captured, KL to uniform).
 3. BDMC at full size: for the first seed's VAE and GAN, forward and reverse AIS on data simulated from the
    model for each T in ``--bdmc-T`` — the gap between the bounds, which shrinks as T grows.
 4. Writes ``benchmarks/results/ais-<data>.json``, ``.md`` and ``figures/ais-<data>.png``.
@@ -126,13 +129,16 @@ def evaluate(runs, data, n_test, ais_opts, data_root, cells: Path | None = None,
         r = evaluate_run(folder, metrics, data_root=data_root, max_test=n_test, n_samples=5000 if toy else 10000,
                          progress=False, ais={**ais_opts, "observation": "gaussian"})
         modes = r.get("modes", {})
+        classes = r.get("class_coverage", {})
         out[label, seed] = row = {
             "model": label, "seed": seed, "run": os.path.relpath(folder, ROOT), "ais": r["ais"]["value"],
             "sigma": r["ais"]["sigma"], "sigma_selection": r["ais"]["sigma_selection"], "bdmc": r["ais"]["bdmc"],
             "bdmc_gap": r["ais"]["bdmc"]["gap"], "accept_rate": r["ais"]["accept_rate"],
             "ais_seconds": r["ais"]["seconds"], "modes_captured": modes.get("modes_captured"),
             "high_quality": modes.get("high_quality_fraction"),
-            "inception_score": r.get("inception_score", {}).get("mean"), **_run_info(folder),
+            "inception_score": r.get("inception_score", {}).get("mean"),
+            "classes_captured": classes.get("modes_captured"), "class_kl": classes.get("kl_to_uniform"),
+            "class_counts": classes.get("counts"), **_run_info(folder),
             "settings": {"n_test": n_test, **ais_opts}, "command": command, "machine": machine(),
             "finished": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
         if cells is not None:
@@ -140,6 +146,29 @@ def evaluate(runs, data, n_test, ais_opts, data_root, cells: Path | None = None,
         print(f"{label} seed {seed}: AIS {r['ais']['value']:.2f} (σ={r['ais']['sigma']}, BDMC gap "
               f"{r['ais']['bdmc']['gap']:.2f}) in {time.perf_counter() - t:.0f} s", flush=True)
     return out
+
+
+def add_class_coverage(cells: Path, data_root, n_samples: int = 10000) -> None:
+    """Class coverage for committed MNIST cells measured before it was part of the evaluation, from their run's
+    best checkpoint where the folder still exists: a *separate* draw of ``n_samples`` samples (evaluation seed 0;
+    the cell's IS came from the draw after AIS), recorded with that draw's own IS so the two can be compared."""
+    from unidgm.eval.run import evaluate_run
+    for path in sorted(cells.glob("*-seed-*.json")):
+        row = json.loads(path.read_text())
+        folder = ROOT / row["run"]
+        if row.get("class_kl") is not None or not folder.exists():
+            continue
+        r = evaluate_run(folder, ["inception_score"], data_root=data_root, n_samples=n_samples, progress=False,
+                         write=False)
+        c = r["class_coverage"]
+        row.update(classes_captured=c["modes_captured"], class_kl=c["kl_to_uniform"], class_counts=c["counts"],
+                   class_coverage_draw={"inception_score": r["inception_score"]["mean"], "n_samples": n_samples,
+                                        "note": "a separate draw from the cell's IS (evaluation seed 0, no AIS before "
+                                                "it), added after the cell was measured"})
+        write_json(path, row, indent=1, default=float)
+        print(f"{path.name}: {c['modes_captured']} classes, KL to uniform {c['kl_to_uniform']:.3f} "
+              f"(IS of this draw {r['inception_score']['mean']:.2f}, the cell's {row['inception_score']:.2f})",
+              flush=True)
 
 
 def bdmc_curve(folder: Path, sigma: float, Ts, n: int, chains: int, leapfrog: int) -> list[dict]:
@@ -173,11 +202,11 @@ def _run_info(folder: Path) -> dict:
     return info
 
 
-def _mean_std(vals):
+def _mean_std(vals, digits: int = 2):
     vals = [v for v in vals if v is not None]
     if not vals:
         return "—"
-    return f"{statistics.mean(vals):.2f}" + (f" ± {statistics.stdev(vals):.2f}" if len(vals) > 1 else "")
+    return f"{statistics.mean(vals):.{digits}f}" + (f" ± {statistics.stdev(vals):.{digits}f}" if len(vals) > 1 else "")
 
 
 def render(res: dict) -> str:
@@ -194,7 +223,8 @@ def render(res: dict) -> str:
              "implicit generators (Wu et al. 2017). AIS is a stochastic lower bound; the BDMC gap (forward vs "
              "reverse AIS on data simulated from each model, same settings) bounds its error there.", ""]
     head = ["model", "KL minimised", "seeds", "AIS log p(x) (nats)", "σ", "BDMC gap",
-            *([f"modes captured (of {res['n_modes']})", "high-quality fraction"] if toy else ["classifier IS"]),
+            *([f"modes captured (of {res['n_modes']})", "high-quality fraction"] if toy else
+              ["classifier IS", "classes captured (of 10)", "class KL to uniform"]),
             *(["steps trained", "selected at step (metric)"] if res.get("recipe") else [])]
     rows = []
     for label, _, _, _ in ROWS:
@@ -206,7 +236,9 @@ def render(res: dict) -> str:
         if toy:
             row += [_mean_std([c["modes_captured"] for c in cells]), _mean_std([c["high_quality"] for c in cells])]
         else:
-            row += [_mean_std([c["inception_score"] for c in cells])]
+            row += [_mean_std([c["inception_score"] for c in cells]),
+                    _mean_std([c.get("classes_captured") for c in cells]),
+                    _mean_std([c.get("class_kl") for c in cells], digits=3)]
         if res.get("recipe"):
             row += [", ".join(str(c.get("steps_trained")) for c in cells),
                     ", ".join(f"{c['best']['step']}" for c in cells if c.get("best")) +
@@ -265,6 +297,8 @@ def main(argv: list[str]) -> dict:
     # MNIST with a recipe: one committed cell per (model, seed) under benchmarks/results/<name>/, skipped when
     # present, so seeds can be added in later sessions (run folders do not survive a fresh machine)
     cells = RESULTS / name if recipe else None
+    if "--add-coverage" in argv and cells is not None:
+        add_class_coverage(cells, data_root)
     if "--report-only" in argv and cells is None:
         res = json.loads((RESULTS / f"{name}.json").read_text())
     else:

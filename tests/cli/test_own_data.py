@@ -157,3 +157,10 @@ def test_classifier_scores_on_an_image_folder(capsys, tmp_path, shapes, monkeypa
     cached = list((tmp_path / "cache" / "classifiers").glob("images__*.json")) or \
         list((tmp_path / "data" / "classifiers").glob("*.json"))
     assert cached  # trained once on the folder's training split, then cached like MNIST's
+    assert "class_coverage" not in metrics  # a conditional model's class balance is the labels it was given
+    assert run(capsys, "train", "gan", "--data", "images:shapes", "steps=2", "batch_size=8", "threads=1",
+               "--no-progress", "--out", "g")[0] == 0
+    rc, out, err = run(capsys, "eval", "g", "--n-samples", "40")
+    assert rc == 0, err
+    coverage = json.loads((tmp_path / "g" / "metrics.json").read_text())["class_coverage"]
+    assert coverage["num_modes"] == 2 and sum(coverage["counts"]) == 40 and "of 2 classes" in out

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from unidgm.errors import ConfigError, DataError
-from unidgm.eval import mode_metrics
+from unidgm.eval import class_coverage, mode_metrics
 
 M, STD = 8, 0.02
 ANG = torch.arange(M) * 2 * math.pi / M
@@ -66,3 +66,29 @@ def test_mode_metrics_validates_inputs():
         mode_metrics(torch.zeros(5, 2), MODES, -1.0)
     with pytest.raises(ConfigError):
         mode_metrics(torch.zeros(5, 2), MODES, STD, threshold=0)
+
+
+def test_class_coverage_balanced_collapsed_and_partial():
+    balanced = 10.0 * torch.eye(10).repeat(50, 1)  # confident, 50 samples per class
+    r = class_coverage(balanced)
+    assert r["modes_captured"] == 10 and r["num_modes"] == 10 and r["counts"] == [50] * 10
+    assert r["kl_to_uniform"] == pytest.approx(0.0, abs=1e-12) and r["confident_fraction"] == 1.0
+    collapsed = 10.0 * torch.eye(10)[[7] * 500]
+    r = class_coverage(collapsed)
+    assert r["modes_captured"] == 1 and r["kl_to_uniform"] == pytest.approx(math.log(10))
+    # 495 samples in classes 0-4, one stray each in 5-9: the stray classes fall under the 1% rule
+    # (ceil(0.01 * 500 / 10) = 1 would count them), so ask for 5% of the uniform count
+    labels = [i % 5 for i in range(495)] + [5, 6, 7, 8, 9]
+    r = class_coverage(10.0 * torch.eye(10)[labels], min_fraction=0.05)
+    assert r["min_count"] == 3 and r["modes_captured"] == 5
+    p = torch.tensor([99.0] * 5 + [1.0] * 5, dtype=torch.float64) / 500
+    assert r["kl_to_uniform"] == pytest.approx(float((p * (p * 10).log()).sum()), rel=1e-12)
+
+
+def test_class_coverage_confidence_and_validation():
+    flat = torch.zeros(20, 10)  # uniform predictions: never confident
+    assert class_coverage(flat)["confident_fraction"] == 0.0
+    with pytest.raises(DataError, match="logits must have shape"):
+        class_coverage(torch.zeros(5))
+    with pytest.raises(ConfigError, match="confidence"):
+        class_coverage(flat, confidence=0.0)

@@ -63,6 +63,11 @@ def test_quick_table3_smoke_run_on_digits(tmp_path, capsys):
     assert "digits" in md and "Verdict rule" in md and "Training curves" in md
     assert "validation split" in md and "Mechanism" in md  # curves from validation; AA's D(x) along training
     assert "AA: D(x) on real examples" in md and "AA-SVAE: share of generated examples" in md
+    assert "Equal wall clock (validation)" in md
+    assert "D(x) of the selected model on held-out validation images" in md  # RUN/probe.json of the AA runs
+    probe = json.loads((out / "runs" / "aa-vae-digits-1pct-8steps-val-quick" / "seed-0" / "probe.json").read_text())
+    assert 0 < probe["d_train"] < 1 and 0 < probe["d_heldout"] < 1 and probe["checkpoint"]["kind"] == "best"
+    assert not (out / "runs" / "vae-digits-1pct-8steps-val-quick" / "seed-0" / "probe.json").exists()  # no D
     table = json.loads((out / "table3.json").read_text())
     rows = {r["base"]: r for r in table["rows"]}
     assert set(rows) == {"VAE", "CVAE", "SVAE"}
@@ -71,6 +76,9 @@ def test_quick_table3_smoke_run_on_digits(tmp_path, capsys):
         assert r["ours_base"] in md and r["ours_ext"] in md
         assert r["verdict"] in ("reproduced", "direction reproduced", "not reproduced")
         assert r["n"] == 20 and r["data"] == "digits"
+    # the same pairs at the shorter run's training time, on validation ELBO; the SVAE validates its accuracy
+    assert rows["VAE"]["equal_time"]["seeds"] == rows["CVAE"]["equal_time"]["seeds"] == [0, 1]
+    assert rows["SVAE"]["equal_time"] is None
     assert table["machine"]["torch"] and table["invocations"][0]["command"].startswith("unidgm reproduce")
     train_cmd, eval_cmd = table["run_commands"]["aa-vae-digits-1pct-8steps-val-quick"]["1"]
     assert train_cmd.startswith("unidgm train vae --data digits --technique aa") and "seed=1" in train_cmd
@@ -122,6 +130,47 @@ def test_recipe_option_sets_the_training_recipe_of_base_and_extended_models_alik
     assert quick.pair(quick.comparisons[0])[0].steps == R.QUICK_STEPS["vae"]  # a smoke run stays one
     with pytest.raises(ConfigError, match="select last"):
         Plan(SimpleNamespace(**{**vars(args), "select": "last"}))
+
+
+def test_a_recipe_can_be_given_per_training_data_size():
+    """``vae@1=small-data,vae=converged``: the small-data recipe at 1%, converged at the other sizes, base and
+    extended model alike; the variant's name and the report's budget column say which."""
+    from types import SimpleNamespace
+    from unidgm.experiments.reproduce.plan import Plan
+    from unidgm.experiments.reproduce.render import _ended
+    assert R.parse_training("vae@1=small-data,vae=converged") == {"vae@1": "small-data", "vae": "converged"}
+    assert R.training_for({"vae@1": "small-data", "vae": "converged"}, "vae", 0.01) == "small-data"
+    assert R.training_for({"vae@1": "small-data", "vae": "converged"}, "vae", 0.1) == "converged"
+    assert R.training_for({"vae@1": "small-data"}, "vae", None) is None  # all data: no recipe named
+    for bad in ("vae@x=small-data", "vae@0=small-data", "vae@=converged"):
+        with pytest.raises(ConfigError, match="percentage"):
+            R.parse_training(bad)
+    args = SimpleNamespace(quick=False, select="validation", seeds=1, steps=None, curve_points=None, data_root=None,
+                           data="digits", sizes="1,10", gan_sizes="100", table="table3",
+                           recipe="vae@1=small-data,vae=converged")
+    plan = Plan(args)
+    by_size = {c.setting: plan.pair(c) for c in plan.comparisons if c.base.key == "vae"}
+    assert {v.overrides["recipe"] for v in by_size["1%"]} == {"small-data"}
+    assert {v.overrides["recipe"] for v in by_size["10%"]} == {"converged"}
+    assert by_size["10%"][0].name.endswith("-300000steps-converged-val")
+    row = {"steps": 30000, "steps_done": [9500, 12000], "best_steps": [6500, 9000]}
+    assert _ended(row) == "; trained 9500–12000 steps (early stopping), selected at 6500–9000"
+    assert _ended({**row, "steps_done": [30000, 30000]}) == ""  # every run used its whole budget
+
+
+def test_equal_wall_clock_compares_the_best_validation_reached_in_the_shorter_run():
+    from unidgm.experiments.reproduce.verdicts import equal_time
+    curve = lambda pts: {"source": "validation", "points": [{"step": s, "elbo": v} for s, v in pts]}  # noqa: E731
+    base = {"by_seed": {0: {"curve": curve([(100, -10.0), (200, -8.0), (300, -9.0)]),
+                            "wall": [(100, 10.0), (200, 20.0), (300, 30.0)]}}}
+    # twice the time per step: when the base run ends (30 s) the extended one has validated at step 100 only
+    ext = {"by_seed": {0: {"curve": curve([(100, -9.0), (200, -7.0), (300, -6.0)]),
+                           "wall": [(100, 20.0), (200, 40.0), (300, 60.0)]}}}
+    et = equal_time(base, ext, "elbo")
+    assert et["seconds"] == [30.0] and et["base"] == [-8.0] and et["ext"] == [-9.0] and et["diffs"] == [-1.0]
+    assert equal_time(ext, base, "elbo")["diffs"] == [1.0]  # the pair the other way round
+    ext["by_seed"][0]["curve"]["source"] = "test-subset"  # a curve on test (select=last) is not used
+    assert equal_time(base, ext, "elbo") is None
 
 
 def test_late_gains_are_the_second_half_of_curves_that_stop_early():

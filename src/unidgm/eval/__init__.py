@@ -12,7 +12,7 @@ from .accuracy import classification_accuracy, domain_adaptation_report
 from .classifier import (DomainClassifier, FeatureExtractor, MLPClassifier, build_classifier, get_classifier,
                          train_classifier)
 from ..core.likelihood import elbo_estimate, importance_sampled_log_likelihood
-from .modes import mode_metrics
+from .modes import class_coverage, mode_metrics
 from .scores import (classifier_fid, classifier_inception_score, conditional_accuracy, feature_statistics,
                      frechet_distance, inception_fid, inception_score)
 from .table import format_mean_std, summarise, write_table
@@ -35,6 +35,7 @@ __all__ = [
     "METRICS", "DomainClassifier", "MLPClassifier", "FeatureExtractor", "build_classifier", "get_classifier",
     "train_classifier", "inception_score", "classifier_inception_score", "frechet_distance",
     "feature_statistics", "classifier_fid", "inception_fid", "conditional_accuracy",
-    "importance_sampled_log_likelihood", "elbo_estimate", "ais", "ais_report", "bdmc", "beta_schedule", "mode_metrics", "classification_accuracy",
+    "importance_sampled_log_likelihood", "elbo_estimate", "ais", "ais_report", "bdmc", "beta_schedule", "mode_metrics",
+    "class_coverage", "classification_accuracy",
     "domain_adaptation_report", "summarise", "format_mean_std", "write_table",
 ]

@@ -13,6 +13,9 @@ mode. We report
 * ``kl_to_uniform``: KL(p || uniform) where p is the histogram of the high-quality samples over the M
   modes. Empty modes contribute 0 (0 log 0 = 0), so no epsilon is needed; 0 means perfectly balanced
   and log M means all mass on one mode. With no high-quality sample at all it is set to log M (worst case).
+
+``class_coverage`` applies the same rules to generated images, with a domain classifier's predicted class as
+the mode (the MNIST protocol of Metz et al. and Srivastava et al.: ten digit classes instead of mixture modes).
 """
 
 from __future__ import annotations
@@ -48,30 +51,51 @@ def mode_metrics(samples, modes, std, threshold: float = 3.0, min_count: int | N
         raise ConfigError(f"std must be a positive scalar or one positive value per mode ({m}), got {std!r}.")
     if not (isinstance(threshold, (int, float)) and threshold > 0):
         raise ConfigError(f"threshold (in standard deviations) must be positive, got {threshold!r}.")
-    if min_count is None:
-        if not (isinstance(min_fraction, (int, float)) and 0 <= min_fraction <= 1):
-            raise ConfigError(f"min_fraction must lie in [0, 1], got {min_fraction!r}.")
-        min_count = max(1, math.ceil(min_fraction * n / m))
-    else:
-        min_count = check_positive_int(min_count, "min_count")
+    min_count = _min_count(n, m, min_count, min_fraction)
 
     dist = torch.cdist(x, c)  # [N, M]
     nearest_dist, nearest = dist.min(1)
     s_near = s.expand(m)[nearest]
     hq = nearest_dist <= threshold * s_near
     counts = torch.bincount(nearest[hq], minlength=m).numpy()
-    n_hq = int(counts.sum())
-    if n_hq:
-        p = counts / n_hq
+    return {**_coverage(counts, min_count), "num_modes": m, "high_quality_fraction": int(counts.sum()) / n}
+
+
+def _min_count(n: int, m: int, min_count: int | None, min_fraction: float) -> int:
+    if min_count is not None:
+        return check_positive_int(min_count, "min_count")
+    if not (isinstance(min_fraction, (int, float)) and 0 <= min_fraction <= 1):
+        raise ConfigError(f"min_fraction must lie in [0, 1], got {min_fraction!r}.")
+    return max(1, math.ceil(min_fraction * n / m))
+
+
+def _coverage(counts: np.ndarray, min_count: int) -> dict:
+    """Captured modes and KL(histogram || uniform) of per-mode ``counts`` (the rules in the module docstring)."""
+    m, total = len(counts), int(counts.sum())
+    if total:
+        p = counts / total
         nz = p > 0
         kl = float(np.sum(p[nz] * np.log(p[nz] * m)))
     else:
         kl = math.log(m)
-    return {
-        "modes_captured": int((counts >= min_count).sum()),
-        "num_modes": m,
-        "high_quality_fraction": n_hq / n,
-        "kl_to_uniform": max(kl, 0.0),
-        "min_count": int(min_count),
-        "counts": [int(v) for v in counts],
-    }
+    return {"modes_captured": int((counts >= min_count).sum()), "kl_to_uniform": max(kl, 0.0),
+            "min_count": int(min_count), "counts": [int(v) for v in counts]}
+
+
+def class_coverage(logits, min_count: int | None = None, min_fraction: float = 0.01,
+                   confidence: float = 0.9) -> dict:
+    """Mode coverage of generated *images*, the classes standing in for the modes: each sample goes to its
+    domain classifier's most probable class (``logits`` [N, K]); the same captured/KL rules as ``mode_metrics``
+    over the K classes, and ``confident_fraction``, the share the classifier labels with probability ≥
+    ``confidence`` (the analogue of "high quality"). A mode-dropping generator shows a large ``kl_to_uniform``
+    (log K when every sample is one class) even when its inception score is high."""
+    t = as_tensor(logits, "logits").detach().cpu().double()
+    if t.dim() != 2 or t.shape[0] == 0 or t.shape[1] < 2:
+        raise DataError(f"logits must have shape [N >= 1, num_classes >= 2], got {list(t.shape)}.")
+    if not (isinstance(confidence, (int, float)) and 0 < confidence <= 1):
+        raise ConfigError(f"confidence must lie in (0, 1], got {confidence!r}.")
+    n, k = t.shape
+    top, label = torch.softmax(t, 1).max(1)
+    counts = torch.bincount(label, minlength=k).numpy()
+    return {**_coverage(counts, _min_count(n, k, min_count, min_fraction)), "num_modes": k,
+            "confident_fraction": float((top >= confidence).double().mean())}

@@ -13,8 +13,8 @@ from ..errors import ConfigError, did_you_mean
 from . import METRICS
 from .accuracy import classification_accuracy
 from .classifier import get_classifier
-from .modes import mode_metrics
-from .scores import classifier_fid, classifier_inception_score, conditional_accuracy
+from .modes import class_coverage, mode_metrics
+from .scores import classifier_fid, classifier_logits, conditional_accuracy, inception_score
 
 
 def writable_cache(data_root=None) -> Path:
@@ -221,8 +221,11 @@ def sample_quality(model, data_name, train, test, wanted, n_samples, splits, dat
     samples = torch.cat(chunks)
     out = {"classifier": {"test_accuracy": acc, "note": "our domain classifier, not Inception"}}
     if "inception_score" in wanted:
-        mean, std = classifier_inception_score(clf, samples, splits=splits)
+        logits = classifier_logits(clf, samples)
+        mean, std = inception_score(logits, splits=splits, kind="logits")
         out["inception_score"] = {"mean": mean, "std": std, "n_samples": n_samples, "splits": splits}
+        if not model.conditional:  # a conditional model's label balance is the caller's, not a coverage
+            out["class_coverage"] = class_coverage(logits)
     if "fid" in wanted:
         real = test.x[:n_samples]
         out["fid"] = {"value": classifier_fid(clf, real, samples), "kind": "classifier-FID (not Inception-FID)",
@@ -251,6 +254,9 @@ def format_metrics(result: dict) -> str:
         elif key == "modes":
             rows.append((key, f"{val['modes_captured']} captured, {val['high_quality_fraction']:.3f} high quality, "
                               f"KL {val['kl_to_uniform']:.3f}"))
+        elif key == "class_coverage":
+            rows.append((key, f"{val['modes_captured']} of {val['num_modes']} classes, KL to uniform "
+                              f"{val['kl_to_uniform']:.3f}, {val['confident_fraction']:.3f} confident"))
         elif key == "da_accuracy":
             rows.append((key, f"target {val['target']:.4f}, source {val['source']:.4f}"))
         elif key == "classifier":

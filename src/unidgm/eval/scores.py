@@ -72,10 +72,14 @@ def classifier_inception_score(classifier, samples, splits: int = 10, batch_size
     ``samples`` are generated examples in the data's range ([0, 1] images); the classifier's softmax
     outputs are scored by ``inception_score``.
     """
+    return inception_score(classifier_logits(classifier, samples, batch_size), splits=splits, kind="logits")
+
+
+def classifier_logits(classifier, samples, batch_size: int = 500) -> torch.Tensor:
+    """The domain classifier's logits for generated examples in the data's range ([0, 1] images), batched."""
     x = as_tensor(samples, "samples")
     warn_if_not_unit_range(x, "samples")
-    logits = batched_apply(classifier, x, batch_size, module_device(classifier))
-    return inception_score(logits, splits=splits, kind="logits")
+    return batched_apply(classifier, x, batch_size, module_device(classifier))
 
 
 def _sqrt_psd(s: np.ndarray) -> np.ndarray:

@@ -201,22 +201,34 @@ def ablations(comps: list[Comparison]) -> list[Comparison]:
 
 
 def parse_training(text: str | None) -> dict[str, str]:
-    """``--recipe``: one training recipe for every family, or ``family=NAME`` pairs (vae=small-data,gan=converged);
-    families left out train as before (fixed steps, validated 20 times)."""
+    """``--recipe``: one training recipe for every family, or ``family=NAME`` pairs (vae=small-data,gan=converged),
+    a pair with ``@PCT`` for one training-data percentage only (``vae@1=small-data,vae=converged``: the small-data
+    recipe at 1%, converged at every other size); families left out train as before (fixed steps, validated 20
+    times). Keys: ``family`` or ``family@PCT``."""
     from ..errors import ConfigError
     from ..recipes import RECIPE_NAMES
     if not text:
         return {}
     pairs = [item.partition("=") for item in text.split(",")] if "=" in text else [(f, "=", text) for f in FAMILIES]
     out = {}
-    for fam, _, name in pairs:
-        fam, name = fam.strip(), name.strip()
+    for key, _, name in pairs:
+        fam, at, pct = (part.strip() for part in key.partition("@"))
+        name = name.strip()
         if fam not in FAMILIES:
             raise ConfigError(f"--recipe: unknown family {fam!r}; families: {', '.join(FAMILIES)}")
+        if at and not (pct.isdigit() and int(pct) > 0):
+            raise ConfigError(f"--recipe: {key.strip()!r}: after @ give a training-data percentage, e.g. vae@1=small-data")
         if name not in RECIPE_NAMES:
             raise ConfigError(f"--recipe: unknown recipe {name!r}; recipes: {', '.join(RECIPE_NAMES)}")
-        out[fam] = name
+        out[f"{fam}@{int(pct)}" if at else fam] = name
     return out
+
+
+def training_for(training: dict[str, str], family: str, size: float | None) -> str | None:
+    """The recipe ``parse_training``'s result names for ``family`` at training fraction ``size`` (None: all data):
+    the size's own entry, else the family's."""
+    pct = 100 if size is None else round(size * 100)
+    return training.get(f"{family}@{pct}", training.get(family))
 
 
 def recipe_steps(training: str, model: str) -> int | None:

@@ -103,24 +103,9 @@ def group_settings(group: Group) -> dict:
 
 
 def wall_at_step(run_dir: Path, step: int) -> float | None:
-    """Training wall seconds until ``step`` from the run's ``timing.jsonl`` (each process logs seconds since
-    it began training; a resumed run's processes are added up). None if the log does not reach ``step``."""
-    try:
-        lines = (Path(run_dir) / "timing.jsonl").read_text().splitlines()
-    except OSError:
-        return None
-    offset = prev = 0.0
-    for line in lines:
-        try:
-            r = json.loads(line)
-        except ValueError:
-            continue
-        if r["wall_s"] < prev:  # a new process (resume): its clock starts again
-            offset += prev
-        prev = r["wall_s"]
-        if r["step"] >= step:
-            return round(offset + r["wall_s"], 1)
-    return None
+    """Training wall seconds until ``step`` (``RunDir.wall_clock``); None if the log does not reach ``step``."""
+    from ..train.rundir import RunDir
+    return next((round(wall, 1) for s, wall in RunDir(run_dir).wall_clock() if s >= step), None)
 
 
 def run_cell(group: Group, seed: int, runs: Path, results: Path, data_root, *, data: str = "mnist",

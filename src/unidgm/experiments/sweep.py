@@ -251,7 +251,9 @@ def headline(metric: str, value) -> dict[str, float]:
 
 def collect(runs, variant: Variant, seeds) -> dict:
     """Per finished seed: final metrics, curve, timing. Keys: seeds, metrics{name: [values]}, curves, timing."""
-    out = {"seeds": [], "metrics": {}, "curves": [], "train_s": [], "total_s": [], "steps": variant.steps}
+    from ..train.rundir import RunDir
+    out = {"seeds": [], "metrics": {}, "curves": [], "train_s": [], "total_s": [], "steps": variant.steps,
+           "steps_done": [], "best_steps": [], "by_seed": {}}
     for s in seeds:
         folder = run_dir(runs, variant, s)
         if not (folder / METRICS).exists():
@@ -261,8 +263,15 @@ def collect(runs, variant: Variant, seeds) -> dict:
         for m in variant.metrics or list(res):
             for name, v in headline(m, res.get(m)).items():
                 out["metrics"].setdefault(name, []).append(v)
-        if (folder / CURVE).exists():
-            out["curves"].append(json.loads((folder / CURVE).read_text()))
+        curve = json.loads((folder / CURVE).read_text()) if (folder / CURVE).exists() else None
+        if curve is not None:
+            out["curves"].append(curve)
+        # where training ended (early stopping ends it before variant.steps) and the step of the model selected
+        run = RunDir(folder)
+        out["by_seed"][s] = {"curve": curve, "wall": run.wall_clock()}
+        out["steps_done"].append(max((r["step"] for r in run.metrics()), default=None))
+        if run.best_json.exists():
+            out["best_steps"].append(json.loads(run.best_json.read_text())["step"])
         if (folder / TIMING).exists():
             t = json.loads((folder / TIMING).read_text())
             out["train_s"].append(t.get("train_s", 0.0))

@@ -256,6 +256,18 @@ class RunDir:
         f = self.path / METRICS_LOG
         return [row for _, row in _rows(f)] if f.exists() else []
 
+    def wall_clock(self) -> list[tuple[int, float]]:
+        """(step, training wall seconds until it) from ``timing.jsonl``: each process logs seconds since it began
+        training, so the processes of a resumed run are added up."""
+        f = self.path / TIMING_LOG
+        out, offset, prev = [], 0.0, 0.0
+        for _, row in _rows(f) if f.exists() else []:
+            if row["wall_s"] < prev:  # a new process (resume): its clock starts again
+                offset += prev
+            prev = row["wall_s"]
+            out.append((row["step"], offset + row["wall_s"]))
+        return out
+
 
 def _rows(path: Path) -> list[tuple[str, dict]]:
     """(line, parsed) of a JSON-lines log, skipping a line cut short by a crash mid-write."""

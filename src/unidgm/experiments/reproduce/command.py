@@ -10,6 +10,7 @@ from pathlib import Path
 
 from ..sweep import run_sweep
 from .plan import Plan
+from .probe import probe_missing
 from .render import write_report
 
 
@@ -30,8 +31,10 @@ def add_parser(sub):
                                                  "(vae=3000,svae=2000,gan=1000; families vae, svae, gan)")
     p.add_argument("--recipe", default=None, help="training recipe for base and extended models alike (unidgm "
                                                   "explain MODEL lists them): NAME, or family=NAME pairs such as "
-                                                  "vae=small-data,svae=converged; its schedule, validation and early "
-                                                  "stopping, its step budget unless --steps names the family")
+                                                  "vae=small-data,svae=converged, with @PCT for one training-data "
+                                                  "size (vae@1=small-data,vae=converged); its schedule, validation "
+                                                  "and early stopping, its step budget unless --steps names the "
+                                                  "family")
     p.add_argument("--ablations", action="store_true", help="add the ablation rows: AA's warm-up, weight "
                                                             "normalisation and generated samples per real one; IW's "
                                                             "tempered weights and group size; for the AA-SVAE, only "
@@ -82,6 +85,7 @@ def cmd_reproduce(args) -> int:
     wall = time.time() - t0
     if not args.report_only:  # a report-only pass changes no result: not an invocation of record
         _log_invocation(out, command, wall, args, plan, _cpu_seconds() - cpu0)
+    probe_missing(plan.variants.values(), plan.seeds, runs, plan.data_root)
     paths = write_report(plan, runs, out, invocations(out))
     print(f"report: {paths['report']}")
     for t in plan.tables:

@@ -122,7 +122,7 @@ class Plan:
         data = self.dataset(c)
         n = R.size_to_n(c.size, self.n_total(data))
         steps, batch = self.steps[recipe.family], R.BATCH[recipe.family]
-        training = self.training.get(recipe.family)
+        training = R.training_for(self.training, recipe.family, c.size)
         if training and recipe.family not in self.explicit_steps and not self.quick:  # its budget, unless --steps
             steps = R.recipe_steps(training, recipe.model) or steps
         if n is not None:

@@ -13,6 +13,7 @@ from ...report import machine, markdown_table, write_csv, write_json, write_text
 from .. import recipes as R
 from ..sweep import run_dir
 from .plan import Plan
+from .probe import read_probe
 from .verdicts import VERDICT_RULE, compare
 
 DIGITS = {"elbo": 2, "inception_score": 2, "cond_accuracy": 4, "ssl_accuracy": 4, "fid": 2}
@@ -63,6 +64,16 @@ def write_report(plan: Plan, runs, out: Path, invocations: list[dict]) -> dict:
     return paths
 
 
+def _ended(row: dict) -> str:
+    """Where the runs of a row stopped and the steps of the models selected, when some stopped before the cap."""
+    done = [s for s in row.get("steps_done", []) if s is not None]
+    if not done or min(done) >= row["steps"]:
+        return ""
+    span = lambda v: f"{min(v)}" if min(v) == max(v) else f"{min(v)}–{max(v)}"  # noqa: E731
+    best = row.get("best_steps") or []
+    return f"; trained {span(done)} steps (early stopping)" + (f", selected at {span(best)}" if best else "")
+
+
 def _table_section(table: str, rows, plan: Plan, grids: dict, meta: dict, runs, out: Path) -> tuple[str, dict]:
     mine = [r for r in rows if r["comparison"].table.startswith(table)]
     skipped = [(c, why) for c, why in plan.skipped if c.table.startswith(table)]
@@ -74,7 +85,8 @@ def _table_section(table: str, rows, plan: Plan, grids: dict, meta: dict, runs, 
         c = r["comparison"]
         d = DIGITS[c.metric]
         n = "all" if r["n"] is None else f"n={r['n']}"
-        budget = f"{r['steps']} steps × batch {r['batch']}, {r['data']} {n}"
+        budget = f"{r['steps']} steps × batch {r['batch']}, {r['data']} {n}" + (
+            f", recipe {r['recipe']}" if r["recipe"] else "") + _ended(r)
         cg = r["curve"]
         at_ckpt = f"{cg['positive']}/{cg['total']}" if cg["total"] else "—"
         part = (c.table.replace(table, "").strip("-") or "—") + (" (ablation)" if c.ablation else "")
@@ -88,11 +100,12 @@ def _table_section(table: str, rows, plan: Plan, grids: dict, meta: dict, runs, 
                       "ours_base": _fmt(r["base"], d), "ours_ext": _fmt(r["ext"], d), "ours_gain": r["gain"],
                       "ours_gain_sd": r["gain_sd"], "paired_diffs": r["diffs"], "verdict": r["verdict"],
                       "gain_positive_checkpoints": at_ckpt, "steps": r["steps"], "batch": r["batch"],
+                      "recipe": r["recipe"], "steps_done": r["steps_done"], "best_steps": r["best_steps"],
                       "n": r["n"], "data": r["data"], "base_run": r["base_variant"], "ext_run": r["ext_variant"],
                       "selection": "validation" if "-val" in r["base_variant"] else "last",
                       "train_s_total": round(sum(r["train_s"]), 1),
                       "curve": {"base": cg["base"], "ext": cg["ext"], "gain": cg["gain"]},
-                      "figure": r["figure"], "ablation": c.ablation})
+                      "figure": r["figure"], "ablation": c.ablation, "equal_time": r["equal_time"]})
     for c, why in skipped:
         d = DIGITS[c.metric]
         part = c.table.replace(table, "").strip("-") or "—"
@@ -134,6 +147,7 @@ def _table_section(table: str, rows, plan: Plan, grids: dict, meta: dict, runs, 
                      for label, key in ((c.base.label, "base"), (c.ext.label, "ext"))]
             curve.append(["gain", *(f"{g:+.{d}f}" for g in cg["gain"].values())])
             md += [*markdown_table(["step", *cg["gain"]], curve), ""]
+        md += _equal_time_section(mine)
         md += _mechanism_section(mine, plan, runs)
         shown = [(v, grids[v]) for v in dict.fromkeys(x for r in mine for x in (r["base_variant"], r["ext_variant"]))
                  if v in grids]
@@ -151,11 +165,36 @@ def _table_section(table: str, rows, plan: Plan, grids: dict, meta: dict, runs, 
     return "\n".join(md) + "\n", payload
 
 
+def _equal_time_section(mine) -> list[str]:
+    cells = []
+    for r in mine:
+        c, et = r["comparison"], r["equal_time"]
+        if not et:
+            continue
+        d = DIGITS[c.metric]
+        mean = lambda v: sum(v) / len(v)  # noqa: E731
+        cells.append([f"{c.setting}: {c.base.label} → {c.ext.label}", R.METRIC_TEXT[c.metric].replace("test ", ""),
+                      f"{min(et['seconds']) / 60:.1f}–{max(et['seconds']) / 60:.1f}", f"{mean(et['base']):.{d}f}",
+                      f"{mean(et['ext']):.{d}f}", f"{et['gain']:+.{d}f} ± {et['gain_sd']:.{d}f}", len(et["diffs"])])
+    if not cells:
+        return []
+    return ["## Equal wall clock (validation)", "",
+            "The table compares models at equal training steps; AA and IW cost extra per step. Here each pair of "
+            "runs (same seed) is compared after the same training time — the shorter run's — by the best "
+            "validation value each had reached by then (the test set is not read; validation values, so not "
+            "the test numbers above).", "",
+            *markdown_table(["cell", "validation metric", "minutes", "base", "extended", "gain (paired ± sd)",
+                             "seeds"], cells), ""]
+
+
 # what the techniques log each step (Eq. 16's weights, Eq. 17's D(x), the AA-SVAE's label agreement)
 MECHANISM_TERMS = {"iw_ess_fraction": "IW: effective sample size of the weights / group size",
                    "iw_weight_max": "IW: largest weight (uniform = 1)",
                    "aa_weight_real": "AA: D(x) on real examples", "aa_weight_fake": "AA: D(x) on generated examples",
-                   "aa_label_agreement": "AA-SVAE: share of generated examples the classifier labels as requested"}
+                   "aa_label_agreement": "AA-SVAE: share of generated examples the classifier labels as requested",
+                   "d_train": "D(x) of the selected model on its training images (RUN/probe.json)",
+                   "d_unlabelled": "D(x) of the selected model on its unlabelled training images (RUN/probe.json)",
+                   "d_heldout": "D(x) of the selected model on held-out validation images (RUN/probe.json)"}
 
 
 def mechanism(runs, variant, seeds) -> dict[str, float]:
@@ -164,10 +203,14 @@ def mechanism(runs, variant, seeds) -> dict[str, float]:
     from ...train.rundir import RunDir
     per_seed: dict[str, list[float]] = {}
     for seed in seeds:
-        rows = RunDir(run_dir(runs, variant, seed)).metrics() if run_dir(runs, variant, seed).exists() else []
+        folder = run_dir(runs, variant, seed)
+        rows = RunDir(folder).metrics() if folder.exists() else []
         last = max((r["step"] for r in rows), default=0)
+        probe = read_probe(folder) or {}
         for term in MECHANISM_TERMS:
             vals = [v for r in rows if r["step"] >= last / 2 for k, v in r.items() if k.rsplit("/", 1)[-1] == term]
+            if term in probe:
+                vals = [probe[term]]
             if vals:
                 per_seed.setdefault(term, []).append(sum(vals) / len(vals))
     return {t: sum(v) / len(v) for t, v in per_seed.items()}
@@ -177,13 +220,16 @@ def _mechanism_section(mine, plan: Plan, runs) -> list[str]:
     cells = []
     for r in mine:
         c = r["comparison"]
-        for term, value in mechanism(runs, plan.variants[r["ext_variant"]], plan.seeds).items():
-            cells.append([f"{c.setting}: {c.ext.label}", MECHANISM_TERMS[term], f"{value:.3f}"])
+        for label, key in ((c.base.label, "base_variant"), (c.ext.label, "ext_variant")):
+            for term, value in mechanism(runs, plan.variants[r[key]], plan.seeds).items():
+                cells.append([f"{c.setting}: {label}", MECHANISM_TERMS[term], f"{value:.3f}"])
     if not cells:
         return []
     return ["## Mechanism: what the techniques' weights did", "",
-            "Logged every step by the extended models; mean over the second half of each run's training, then "
-            "over seeds.", "", *markdown_table(["cell", "quantity", "value"], cells), ""]
+            "Logged every step by the models with a discriminator; mean over the second half of each run's training, then "
+            "over seeds. The D(x) rows are the selected model's discriminator on up to 2,000 of its own training "
+            "images and as many held-out validation images (the test set is not read): D(x) higher on the "
+            "training images than on held-out ones means D has memorised them.", "", *markdown_table(["cell", "quantity", "value"], cells), ""]
 
 
 def _budget_section(plan: Plan) -> list[str]:

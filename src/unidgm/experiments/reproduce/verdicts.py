@@ -33,7 +33,10 @@ def compare(plan: Plan, c: R.Comparison, runs) -> dict:
     row = {"comparison": c, "base_variant": vb.name, "ext_variant": ve.name, "base": list(bvals.values()),
            "ext": list(evals.values()), "diffs": diffs, "steps": vb.steps, "batch": vb.overrides["batch_size"],
            "n": vb.overrides.get("n_train", vb.overrides.get("n_labelled")), "data": vb.data,
-           "train_s": base["train_s"] + ext["train_s"], "curve": _curve_gain(base, ext, m, vb.steps)}
+           "recipe": vb.overrides.get("recipe"), "steps_done": base["steps_done"] + ext["steps_done"],
+           "best_steps": base["best_steps"] + ext["best_steps"],
+           "train_s": base["train_s"] + ext["train_s"], "curve": _curve_gain(base, ext, m, vb.steps),
+           "equal_time": equal_time(base, ext, m)}
     if diffs:
         g, sd, se = paired_gain(diffs)
         row.update(gain=g, gain_sd=sd, gain_se=se, verdict=verdict(diffs, row["curve"]["late_gains"]))
@@ -78,3 +81,43 @@ def _curve_gain(base: dict, ext: dict, metric: str, steps: int) -> dict:
     return {"base": mb, "ext": me, "gain": gains, "positive": sum(g > 0 for g in gains.values()),
             "total": len(gains), "late_gains": [gains[s] for s in late]}
 
+
+def equal_time(base: dict, ext: dict, metric: str) -> dict | None:
+    """The comparison at equal wall clock instead of equal steps (AA and IW cost extra per step): per seed,
+    T = the shorter of the two runs' training times, and each model's best *validation* value reached within T
+    (the test set is not read); None unless both models validated and logged their timing. Every metric of the
+    tables is higher-is-better."""
+    per = []
+    for s in sorted(set(base["by_seed"]) & set(ext["by_seed"])):
+        b, e = base["by_seed"][s], ext["by_seed"][s]
+        if not (b["wall"] and e["wall"]):
+            continue
+        t = min(b["wall"][-1][1], e["wall"][-1][1])
+        vb, ve = _best_within(b, metric, t), _best_within(e, metric, t)
+        if vb is not None and ve is not None:
+            per.append((s, t, vb, ve))
+    if not per:
+        return None
+    diffs = [ve - vb for _, _, vb, ve in per]
+    g, sd, se = paired_gain(diffs)
+    return {"seeds": [p[0] for p in per], "seconds": [round(p[1], 1) for p in per], "base": [p[2] for p in per],
+            "ext": [p[3] for p in per], "diffs": diffs, "gain": g, "gain_sd": sd, "gain_se": se}
+
+
+def _best_within(run: dict, metric: str, seconds: float) -> float | None:
+    """The best validation value of ``metric`` a run had reached after ``seconds`` of training."""
+    curve = run["curve"]
+    if not curve or curve.get("source") != "validation":
+        return None
+    reached = [p[metric] for p in curve["points"] if metric in p and _wall_at(run["wall"], p["step"]) <= seconds]
+    return max(reached) if reached else None
+
+
+def _wall_at(wall: list[tuple[int, float]], step: int) -> float:
+    """Training seconds until ``step``, linear between the logged steps (from step 0 at 0 s); inf past the log."""
+    prev_step, prev_wall = 0, 0.0
+    for st, w in wall:
+        if st >= step:
+            return prev_wall + (w - prev_wall) * (step - prev_step) / max(st - prev_step, 1)
+        prev_step, prev_wall = st, w
+    return float("inf")
