@@ -1,6 +1,7 @@
 """`unidgm reproduce`: recipes, budgets, verdicts, and a quick smoke run of Table 3 on tiny data."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -190,13 +191,26 @@ def test_ablation_rows_change_one_setting_of_the_extended_model(tmp_path):
     assert agree.ext.overrides == {"aa.agree": True} and agree.base is R.SVAE and agree.paper_base is None
     assert "beyond the paper" in agree.ablation and agree.key != R.table2((1,), (100,), ("mnist",))[-1].key
     assert by[("table2-left", "iwgan-tau0.5")].ext.overrides == {"model.arch": "auto", "iw.temper": 0.5}
-    assert {k for t, k in by if t == "table3"} >= {"aa-vae-warmup1000", "aa-cvae-normmean", "aa-svae-agree"}
+    assert {k for t, k in by if t == "table3"} >= {"aa-vae-warmup1000", "aa-cvae-normmean", "aa-svae-agree",
+                                                   "aa-svae-labelled-d"}
     out = tmp_path / "res"  # the rows as the report lists them (their runs train like any other variant's)
     assert main(["reproduce", "table3", "--quick", "--sizes", "1", "--seeds", "1", "--ablations", "--report-only",
                  "--out", str(out), "--data-root", str(tmp_path / "none")]) == 0
     table = json.loads((out / "table3.json").read_text())
     abl = [r for r in table["rows"] if r.get("ablation")]
-    assert len(abl) == 8 and all(r["paper_base"] is None and r["ext_run"].startswith(r["extended"][:2].lower())
+    assert len(abl) == 9 and all(r["paper_base"] is None and r["ext_run"].startswith(r["extended"][:2].lower())
                                  for r in abl)
     assert len({r["ext_run"] for r in table["rows"]}) == len(table["rows"])  # runs of their own
     assert "(ablation)" in (out / "table3.md").read_text()
+
+
+def test_a_report_lists_only_the_invocations_that_trained_its_runs(tmp_path):
+    from unidgm.experiments.reproduce.command import invocations
+    out = tmp_path / "res"
+    out.mkdir()
+    rows = [{"command": f"unidgm reproduce table3 --out {out} --runs runs/old"},
+            {"command": f"unidgm reproduce table3 --out {out}"},
+            {"command": "unidgm reproduce table3 --out elsewhere", "runs": str(out / "runs")}]
+    (out / "invocations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert invocations(out, out / "runs") == rows[1:]
+    assert invocations(out, Path("runs/old")) == rows[:1] and invocations(out) == rows

@@ -100,3 +100,16 @@ def test_aa_agree_keeps_only_generated_examples_the_classifier_agrees_with():
 def test_aa_agree_is_refused_without_a_classifier():
     with pytest.raises(ConfigError, match="agree"):
         build_model("vae", SMALL, spec=IMAGES, techniques={"aa": {"agree": True}})
+
+
+@pytest.mark.parametrize("real,seen", [("all", 32), ("labelled", 16)])
+def test_aa_discriminator_learns_every_real_image_of_a_semi_supervised_batch(real, seen):
+    """The θ,η phase weights M2's unlabelled images by D(x) too, so D's real examples include them (aa.real=all);
+    with the labelled stream only, D learns the few labelled images as "real" and weighs the rest down."""
+    torch.manual_seed(0)
+    model = build_model("svae", {**SMALL, "z_dim": 4}, spec=IMAGES, techniques={"aa": {"real": real}})
+    sizes = []
+    hook = model["discriminator"].register_forward_hook(lambda m, args, out: sizes.append(len(args[0])))
+    model.phase("phi").objective(model, _svae_batch())
+    hook.remove()
+    assert sizes == [seen, 16]  # real examples, then the 16 generated ones

@@ -181,6 +181,7 @@ ABLATIONS = {
                ("D(x) / its batch mean", "normmean", {"aa.normalise": "mean"}),
                ("2 generated per real", "ratio2", {"aa.ratio": 2.0})),
     "aa-svae": (("only samples the classifier labels as requested; beyond the paper", "agree", {"aa.agree": True}),
+                ("D trained on the labelled images only, as before 2026-12-07", "labelled-d", {"aa.real": "labelled"}),
                 ("warm-up 1000 steps", "warmup1000", {"aa.warmup": 1000})),
     "iwgan": (("tempered, τ = 0.5", "tau0.5", {"iw.temper": 0.5}), ("groups of k = 8", "k8", {"iw.k": 8})),
     "iw-cgan": (("tempered, τ = 0.5", "tau0.5", {"iw.temper": 0.5}),),

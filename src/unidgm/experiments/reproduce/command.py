@@ -84,9 +84,9 @@ def cmd_reproduce(args) -> int:
         run_sweep(variants, plan.seeds, runs, plan.data_root, jobs=jobs, threads=threads)
     wall = time.time() - t0
     if not args.report_only:  # a report-only pass changes no result: not an invocation of record
-        _log_invocation(out, command, wall, args, plan, _cpu_seconds() - cpu0)
+        _log_invocation(out, command, wall, args, plan, _cpu_seconds() - cpu0, runs)
     probe_missing(plan.variants.values(), plan.seeds, runs, plan.data_root)
-    paths = write_report(plan, runs, out, invocations(out))
+    paths = write_report(plan, runs, out, invocations(out, runs))
     print(f"report: {paths['report']}")
     for t in plan.tables:
         text = (out / f"{t}.md").read_text()
@@ -128,17 +128,30 @@ def _cpu_seconds() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def _log_invocation(out: Path, command: str, wall: float, args, plan: Plan, cpu: float) -> None:
+def _log_invocation(out: Path, command: str, wall: float, args, plan: Plan, cpu: float, runs: Path) -> None:
     entry = {"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "wall_s": round(wall, 1),
              "cpu_s": round(cpu, 1),
              "report_only": bool(args.report_only), "quick": plan.quick, "steps": plan.steps,
              "seeds": plan.seeds, "data": plan.main, "data_root": str(plan.data_root) if plan.data_root else None,
-             "jobs": args.jobs, "threads": args.threads}
+             "jobs": args.jobs, "threads": args.threads, "runs": str(runs)}
     with open(out / "invocations.jsonl", "a") as f:
         f.write(json.dumps(entry) + "\n")
 
 
-def invocations(out: Path) -> list[dict]:
+def invocations(out: Path, runs: Path | None = None) -> list[dict]:
+    """The invocations of record in ``out``; with ``runs``, only those that trained into that runs folder (a
+    report lists the commands behind its own runs, not those of an earlier set of runs)."""
     f = out / "invocations.jsonl"
-    return [json.loads(ln) for ln in f.read_text().splitlines() if ln.strip()] if f.exists() else []
+    rows = [json.loads(ln) for ln in f.read_text().splitlines() if ln.strip()] if f.exists() else []
+    if runs is None:
+        return rows
+    return [r for r in rows if Path(r.get("runs") or _runs_of(r["command"], out)) == Path(runs)]
+
+
+def _runs_of(command: str, out: Path) -> str:
+    """The runs folder a logged command trained into (``--runs``, else its ``--out``/runs)."""
+    words = shlex.split(command)
+    if "--runs" in words:
+        return words[words.index("--runs") + 1]
+    return str(Path(words[words.index("--out") + 1]) / "runs") if "--out" in words else str(out / "runs")
 
