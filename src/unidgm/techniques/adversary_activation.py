@@ -10,10 +10,10 @@ base model exactly.
 
 Choices (defaults): the discriminator's real examples are every real image of the batch (for M2 the labelled
 and the unlabelled ones; ``real=labelled`` for the labelled stream only); fakes are decoder *samples* (binary
-like the binarised data; 'mean' for the decoder's means); weights are D_φ(x) as is ('mean' divides by their batch mean); the discriminator
-is an MLP of ``hidden`` widths trained by Adam at ``lr_phi``; for the first ``warmup`` steps the
-generated samples weigh 0 (the base model) while the discriminator already trains; ``ratio`` generated
-examples join each real one (the paper: one).
+like the binarised data; 'mean' for the decoder's means); weights are D_φ(x) as is ('mean' divides by their
+batch mean); the discriminator is an MLP of ``hidden`` widths trained by Adam at ``lr_phi``; for the first
+``warmup`` steps the generated samples weigh 0 (the base model) while the discriminator already trains;
+``ratio`` generated examples join each real one (the paper: one).
 
 Beyond the paper (``agree=true``, models with a classifier q(c|x), i.e. the AA-SVAE): a generated example
 joins only if the model's own classifier assigns it the label it was generated with. Conditional samples

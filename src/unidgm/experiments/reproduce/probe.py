@@ -56,7 +56,8 @@ def probe_run(folder, data_root=None, n: int = N_PROBE) -> dict:
                 drawn.setdefault(key, []).append(mean_d(batch[key], batch.get("c")))
         seen += len(batch["x"])
     x_val, _ = test_inputs(model, data.val.x[:n], seed=1)
-    out = {"d_train": sum(drawn["x"]) / len(drawn["x"]), "d_heldout": mean_d(x_val, data.val.y[:n]),
+    val_labels = None if data.val.y is None else data.val.y[:n]  # unlabelled images: only a cgan needs labels
+    out = {"d_train": sum(drawn["x"]) / len(drawn["x"]), "d_heldout": mean_d(x_val, val_labels),
            "n": min(n, len(data.val)), "checkpoint": {k: model.checkpoint[k] for k in ("kind", "step")},
            "what": "mean D(x) = q_φ(y=1|x) of the selected model on training images drawn by the run's own data "
                    "stream (d_train: the labelled ones; d_unlabelled: a semi-supervised model's unlabelled ones) "

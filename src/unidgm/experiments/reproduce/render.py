@@ -226,10 +226,11 @@ def _mechanism_section(mine, plan: Plan, runs) -> list[str]:
     if not cells:
         return []
     return ["## Mechanism: what the techniques' weights did", "",
-            "Logged every step by the models with a discriminator; mean over the second half of each run's training, then "
-            "over seeds. The D(x) rows are the selected model's discriminator on up to 2,000 of its own training "
-            "images and as many held-out validation images (the test set is not read): D(x) higher on the "
-            "training images than on held-out ones means D has memorised them.", "", *markdown_table(["cell", "quantity", "value"], cells), ""]
+            "Logged every step by the models with a discriminator; mean over the second half of each run's "
+            "training, then over seeds. The D(x) rows are the selected model's discriminator on up to 2,000 of its "
+            "own training images and as many held-out validation images (the test set is not read): D(x) higher "
+            "on the training images than on held-out ones means D has memorised them.", "",
+            *markdown_table(["cell", "quantity", "value"], cells), ""]
 
 
 def _budget_section(plan: Plan) -> list[str]:
