@@ -56,9 +56,9 @@ def test_wall_at_step_adds_up_the_processes_of_a_resumed_run(tmp_path):
     rows = [(50, 1.0), (100, 2.0), (150, 0.5), (200, 1.5)]  # a resume after step 100: the clock starts again
     (tmp_path / "timing.jsonl").write_text("".join(json.dumps({"step": s, "wall_s": w, "cpu_s": w}) + "\n"
                                                    for s, w in rows))
-    assert R.wall_at_step(tmp_path, 100) == 2.0 and R.wall_at_step(tmp_path, 120) == 2.5
+    assert R.wall_at_step(tmp_path, 100) == 2.0 and R.wall_at_step(tmp_path, 120) == 2.2  # linear between steps 100 and 150
     assert R.wall_at_step(tmp_path, 200) == 3.5 and R.wall_at_step(tmp_path, 250) is None
-    assert R.wall_at_step(tmp_path / "missing", 10) is None
+    assert R.wall_at_step(tmp_path, 0) == 0.0 and R.wall_at_step(tmp_path / "missing", 10) is None
 
 
 def test_late_gain_reads_the_last_quarter_of_the_validation_curve():

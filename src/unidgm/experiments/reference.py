@@ -103,9 +103,10 @@ def group_settings(group: Group) -> dict:
 
 
 def wall_at_step(run_dir: Path, step: int) -> float | None:
-    """Training wall seconds until ``step`` (``RunDir.wall_clock``); None if the log does not reach ``step``."""
+    """Training wall seconds until ``step`` (``RunDir.wall_at``); None if the log does not reach ``step``."""
     from ..train.rundir import RunDir
-    return next((round(wall, 1) for s, wall in RunDir(run_dir).wall_clock() if s >= step), None)
+    wall = RunDir(run_dir).wall_at(step)
+    return None if wall is None else round(wall, 1)
 
 
 def run_cell(group: Group, seed: int, runs: Path, results: Path, data_root, *, data: str = "mnist",

@@ -268,6 +268,21 @@ class RunDir:
             out.append((row["step"], offset + row["wall_s"]))
         return out
 
+    def wall_at(self, step: int) -> float | None:
+        """Training wall seconds until ``step`` (``wall_at``)."""
+        return wall_at(self.wall_clock(), step)
+
+
+def wall_at(wall: list[tuple[int, float]], step: int) -> float | None:
+    """Training seconds until ``step`` on a ``RunDir.wall_clock`` log, linear between the logged steps (from step 0
+    at 0 s); None past the log's last step."""
+    prev_step, prev_wall = 0, 0.0
+    for st, w in wall:
+        if st >= step:
+            return prev_wall + (w - prev_wall) * (step - prev_step) / max(st - prev_step, 1)
+        prev_step, prev_wall = st, w
+    return None
+
 
 def _rows(path: Path) -> list[tuple[str, dict]]:
     """(line, parsed) of a JSON-lines log, skipping a line cut short by a crash mid-write."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from ...eval.table import summarise
+from ...train.rundir import wall_at
 from .. import recipes as R
 from ..sweep import collect
 from .plan import Plan
@@ -109,15 +110,9 @@ def _best_within(run: dict, metric: str, seconds: float) -> float | None:
     curve = run["curve"]
     if not curve or curve.get("source") != "validation":
         return None
-    reached = [p[metric] for p in curve["points"] if metric in p and _wall_at(run["wall"], p["step"]) <= seconds]
+    reached = []
+    for p in curve["points"]:
+        t = wall_at(run["wall"], p["step"])
+        if metric in p and t is not None and t <= seconds:
+            reached.append(p[metric])
     return max(reached) if reached else None
-
-
-def _wall_at(wall: list[tuple[int, float]], step: int) -> float:
-    """Training seconds until ``step``, linear between the logged steps (from step 0 at 0 s); inf past the log."""
-    prev_step, prev_wall = 0, 0.0
-    for st, w in wall:
-        if st >= step:
-            return prev_wall + (w - prev_wall) * (step - prev_step) / max(st - prev_step, 1)
-        prev_step, prev_wall = st, w
-    return float("inf")
