@@ -131,6 +131,27 @@ def test_recipe_option_sets_the_training_recipe_of_base_and_extended_models_alik
     assert quick.pair(quick.comparisons[0])[0].steps == R.QUICK_STEPS["vae"]  # a smoke run stays one
     with pytest.raises(ConfigError, match="select last"):
         Plan(SimpleNamespace(**{**vars(args), "select": "last"}))
+    semi = Plan(SimpleNamespace(**{**vars(args), "recipe": "vae=small-data,svae=semi-supervised"}))
+    svae, aa_svae = semi.pair(next(c for c in semi.comparisons if c.base.key == "svae"))
+    assert svae.steps == aa_svae.steps == 50000 and svae.name.endswith("-50000steps-semi-supervised-val")
+
+
+def test_only_trains_the_comparisons_of_the_named_base_models_and_reports_them_all():
+    from types import SimpleNamespace
+    from unidgm.experiments.reproduce.command import command_line
+    from unidgm.experiments.reproduce.plan import Plan
+    args = SimpleNamespace(quick=True, select="validation", seeds=1, steps=None, curve_points=None, data_root=None,
+                           data="digits", sizes="1", gan_sizes="100", table="table3", recipe=None, ablations=True,
+                           only="vae,cvae")
+    plan = Plan(args)
+    trained = {v.name.split("-digits-")[0] for v in plan.ordered()}
+    assert trained == {"vae", "aa-vae", "cvae", "aa-cvae", *(f"aa-{b}-{s}" for b in ("vae", "cvae")
+                                                            for s in ("warmup1000", "normmean", "ratio2"))}
+    assert {c.base.key for c in plan.comparisons} == {"vae", "cvae", "svae"}  # the report: the whole table
+    assert "--only vae,cvae" in command_line(SimpleNamespace(**vars(args), out="o", runs=None, jobs=1, threads=None,
+                                                              report_only=False))
+    with pytest.raises(ConfigError, match="base model"):
+        Plan(SimpleNamespace(**{**vars(args), "only": "aa-vae"}))
 
 
 def test_a_recipe_can_be_given_per_training_data_size():

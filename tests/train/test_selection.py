@@ -215,6 +215,10 @@ def test_recipes_apply_under_user_overrides_and_print_in_explain(capsys):
     assert s.train.steps == 7 and s.train.eval_every == 250  # the user's own override wins
     g = api.resolve("gan", "mnist", ["recipe=converged"])
     assert g.train.batch_size == 64 and g.train.eval_every == 2500
+    m2 = api.resolve("svae", "mnist", ["recipe=semi-supervised"])
+    c = api.resolve("svae", "mnist", ["recipe=converged", "eval_every=1000", "patience=8", "steps=50000"])
+    differ = {k for k, v in m2.train.to_dict().items() if c.train.to_dict()[k] != v}
+    assert differ == {"recipe"} and m2.train.steps == 50000  # the reference M2 rows' settings, by name
     with pytest.raises(ConfigError, match="recipe"):
         api.resolve("vae", "digits", ["recipe=fastest"])
     assert main(["explain", "vae"]) == 0

@@ -20,7 +20,10 @@ def add_parser(sub):
                                    "writes a Markdown report with the paper's numbers, ours, gains and verdicts.")
     p.add_argument("table", choices=["table2", "table3", "all", "reference"],
                    help="reference: the reproducibility table (standard models to convergence vs published figures)")
-    p.add_argument("--only", default=None, help="reference: comma-separated groups (default: all)")
+    p.add_argument("--only", default=None, help="reference: comma-separated groups (default: all); table2/table3: "
+                                                "train only the comparisons of these base models (e.g. vae,cvae; "
+                                                "their ablation rows too), while the report still covers the whole "
+                                                "table")
     p.add_argument("--max-minutes", type=float, default=None, help="reference: wall-clock budget per training run")
     p.add_argument("--seed-list", default=None, help="reference: these seeds only, e.g. 2 or 0,1 (for parallel lanes)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per model (paper: 5; default 5, --quick: 2)")
@@ -98,7 +101,7 @@ def command_line(args) -> str:
     """The invocation as an explicit ``unidgm reproduce`` command (every option spelled out)."""
     parts = ["unidgm", "reproduce", args.table, "--seeds", str(args.seeds) if args.seeds is not None else None,
              "--sizes", args.sizes, "--gan-sizes", args.gan_sizes, "--steps", args.steps,
-             "--recipe", getattr(args, "recipe", None), "--data", args.data,
+             "--recipe", getattr(args, "recipe", None), "--only", getattr(args, "only", None), "--data", args.data,
              "--out", args.out, "--runs", args.runs, "--jobs", str(args.jobs), "--threads",
              None if args.threads is None else str(args.threads), "--curve-points",
              None if args.curve_points is None else str(args.curve_points), "--data-root", args.data_root]

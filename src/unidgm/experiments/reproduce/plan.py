@@ -95,7 +95,13 @@ class Plan:
         self.tables = ["table2", "table3"] if args.table == "all" else [args.table]
         self.eval = ({"n_samples": 200, "max_test": 200, "curve_test": 200, "curve_samples": 200} if args.quick else
                      {"n_samples": 10000, "curve_test": 2000, "curve_samples": 2000})
+        only = {k.strip() for k in (getattr(args, "only", None) or "").split(",") if k.strip()}
+        bases = {c.base.key for c in comps}
+        if only - bases:
+            raise ConfigError(f"--only: {', '.join(sorted(only - bases))} is not a base model of these comparisons; "
+                              f"base models: {', '.join(sorted(bases))}")
         self.comparisons, self.skipped, self.variants = [], [], {}
+        self.to_train: set[str] = set()  # the variants this invocation trains (--only: those of its base models)
         self._n_total: dict[str, int] = {}
         svhn = None
         for c in comps:
@@ -108,6 +114,8 @@ class Plan:
             for recipe in (c.base, c.ext):
                 v = self.variant(recipe, c)
                 self.variants.setdefault(v.name, v)
+                if not only or c.base.key in only:
+                    self.to_train.add(v.name)
 
     def dataset(self, c: R.Comparison) -> str:
         return self.main if c.data == "mnist" else c.data
@@ -138,6 +146,6 @@ class Plan:
         return self.variant(c.base, c), self.variant(c.ext, c)
 
     def ordered(self) -> list[Variant]:
-        """Most expensive first (longest-job-first keeps parallel workers busy to the end)."""
+        """The variants to train, most expensive first (longest-job-first keeps parallel workers busy to the end)."""
         cost = lambda v: FAMILY_COST_MS.get(v.name.split(f"-{v.data}-")[0], 100) * v.steps  # noqa: E731
-        return sorted(self.variants.values(), key=cost, reverse=True)
+        return sorted((v for v in self.variants.values() if v.name in self.to_train), key=cost, reverse=True)
