@@ -282,8 +282,9 @@ def _main(argv: list[str] | None = None) -> int:
         print(f"interrupted ({e})" if str(e) else "interrupted", file=sys.stderr)
         return 130
     except Exception as e:
+        from .experiments.sweep import SweepInterrupted
         from .train.loop import Interrupted
-        if isinstance(e, Interrupted):
+        if isinstance(e, (Interrupted, SweepInterrupted)):
             print(str(e), file=sys.stderr)
             return 130 if e.signum == 2 else 143
         raise

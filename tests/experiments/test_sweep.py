@@ -140,3 +140,37 @@ def test_the_runs_folder_keeps_checkpoints_out_of_git(swept):
     assert any(f.endswith("seed-0/metrics.json") for f in listed) and any(f.endswith("curve.json") for f in listed)
     assert any(f.endswith("config.json") for f in listed)
     assert not [f for f in listed if "/checkpoints/" in f or "/tb/" in f or "/samples/" in f or "/best/" in f]
+
+
+@pytest.mark.parametrize("target, sig, code", [("group", "SIGINT", 130), ("sweep", "SIGTERM", 143)])
+def test_a_signal_stops_a_parallel_sweep_in_order(tmp_path, target, sig, code):
+    """Ctrl-C (SIGINT to every process of the group) or a SIGTERM to the sweep alone: both running trainings stop
+    after their step with a checkpoint, the third run never starts, no worker is left behind, and the sweep ends
+    with the command to resume (it used to start the queued runs, and then wait on its workers forever)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    cmd = [sys.executable, "-m", "unidgm", "sweep", "vae", "--data", "digits", "steps=100000", "model.hidden=16",
+           "--curve-points", "5000", "--seeds", "3", "--jobs", "2", "--threads", "1", "--out", str(tmp_path)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    runs = tmp_path / "runs" / "vae"
+    deadline = time.time() + 180
+    while not all(any((runs / f"seed-{s}" / "checkpoints").glob("ckpt-*")) for s in (0, 1)):
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.5)
+    number = getattr(signal, sig)
+    os.killpg(proc.pid, number) if target == "group" else proc.send_signal(number)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == code, err
+    assert f"stopped by {sig}: 2 run(s) stopped with a checkpoint, 1 not started" in err
+    assert not (runs / "seed-2").exists() and not any(runs.glob("seed-*/metrics.json"))
+    for _ in range(50):  # the workers are gone with the sweep
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("worker processes outlived the sweep")

@@ -3,7 +3,9 @@
 Every (variant, seed) trains into its own run folder ``<runs>/<variant>/seed-<s>``; a folder whose
 ``metrics.json`` exists is finished and skipped, one with checkpoints but no ``metrics.json`` is
 resumed from its latest checkpoint (bit-exact on CPU), so an interrupted sweep continues where it
-stopped. Besides the final metrics, each run stores ``curve.json``: the same metrics evaluated at
+stopped. With several jobs, a SIGINT or SIGTERM (Ctrl-C, or ``kill`` of the sweep's own process) stops every
+running training after its step with a checkpoint, starts no further run, and ends the sweep with the command
+to resume; a second one stops at once (the last checkpoints stay on disk). Besides the final metrics, each run stores ``curve.json``: the same metrics evaluated at
 every kept checkpoint on a fixed test subset, so that a gain can be checked along training.
 
     from unidgm.experiments.sweep import Variant, run_sweep, write_summary
@@ -15,10 +17,14 @@ every kept checkpoint on a fixed test subset, so that a gain can be checked alon
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import shlex
 import shutil
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -131,6 +137,84 @@ def _run_task(args):
     return run_one(variant, seed, runs, data_root, threads)
 
 
+# --- stopping a parallel sweep in order -----------------------------------------------------------------
+# A worker that has been asked to stop finishes what it is doing (a training stops after its step with a
+# checkpoint; an evaluation completes) and starts no further run, so neither Ctrl-C (which reaches every process
+# of the group) nor a signal to the sweep alone leaves workers training on, or a pool waiting on them forever.
+
+_STOP: int | None = None  # in a sweep worker: the signal that asked it to stop
+_FORWARD = getattr(signal, "SIGUSR1", None)  # the sweep's own request to its workers (POSIX)
+
+
+class SweepInterrupted(Exception):
+    """A parallel sweep stopped by SIGINT/SIGTERM: its runs saved checkpoints; the same command resumes them."""
+
+    def __init__(self, signum: int, stopped: int, not_started: int):
+        super().__init__(f"stopped by {signal.Signals(signum).name}: {stopped} run(s) stopped with a checkpoint, "
+                         f"{not_started} not started; run the same command again to resume (finished runs are "
+                         "skipped)")
+        self.signum = signum
+
+
+def _worker_init() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM, _FORWARD):
+        if sig is not None:
+            signal.signal(sig, _worker_signal)
+
+
+def _worker_signal(signum, frame) -> None:
+    """Outside a training (whose own handler takes SIGINT/SIGTERM) and for the sweep's request: stop in order."""
+    global _STOP
+    from ..train.loop import request_stop
+    _STOP = _STOP or (signal.SIGTERM if signum == _FORWARD else signum)
+    request_stop(_STOP)
+
+
+def _pool_task(args) -> dict:
+    global _STOP
+    from ..train.loop import Interrupted
+    variant, seed = args[0], args[1]
+    if _STOP is not None:
+        return {"variant": variant.name, "seed": seed, "stopped": "not started"}
+    try:
+        return _run_task(args)
+    except Interrupted as e:  # returned, not raised: the parent counts it, and no further run starts here
+        _STOP = _STOP or e.signum
+        return {"variant": variant.name, "seed": seed, "stopped": str(e)}
+
+
+@contextlib.contextmanager
+def _stop_in_order(pool, futures):
+    """While the parent waits on ``pool``: a first SIGINT/SIGTERM cancels the runs not started and asks every
+    worker to stop in order; a second kills the workers. Yields a dict whose "signum" is set once stopped."""
+    state = {"signum": None}
+    if threading.current_thread() is not threading.main_thread():
+        yield state
+        return
+
+    def workers():
+        return list((getattr(pool, "_processes", None) or {}).values())  # the executor's worker processes
+
+    def on_signal(signum, frame):
+        if state["signum"] is not None:
+            for p in workers():
+                p.kill()
+            raise KeyboardInterrupt(f"second {signal.Signals(signum).name}: runs stopped without saving")
+        state["signum"] = signum
+        for f in futures:
+            f.cancel()
+        for p in workers():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p.pid, _FORWARD) if _FORWARD is not None else p.terminate()
+
+    old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield state
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
 # --- curves --------------------------------------------------------------------------------------------
 
 def validation_curve(folder: Path) -> dict | None:
@@ -225,12 +309,23 @@ def run_sweep(variants: list[Variant], seeds, runs, data_root=None, jobs: int = 
     else:
         import concurrent.futures as cf
         import multiprocessing as mp
-        with cf.ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn")) as pool:
-            futures = {pool.submit(_run_task, t): t for t in todo}
-            for i, fut in enumerate(cf.as_completed(futures)):
-                t = futures[fut]
-                results.append(fut.result())
-                log(f"  [{i + 1}/{len(todo)}] {t[0].name} seed {t[1]} finished")
+        stopped = not_started = 0
+        with cf.ProcessPoolExecutor(jobs, mp_context=mp.get_context("spawn"), initializer=_worker_init) as pool:
+            futures = {pool.submit(_pool_task, t): t for t in todo}
+            with _stop_in_order(pool, futures) as state:
+                for i, fut in enumerate(cf.as_completed(futures)):
+                    t = futures[fut]
+                    res = None if fut.cancelled() else fut.result()
+                    if res is None or res.get("stopped") == "not started":
+                        not_started += 1
+                    elif res.get("stopped"):
+                        stopped += 1
+                        log(f"  [{i + 1}/{len(todo)}] {t[0].name} seed {t[1]} stopped with a checkpoint")
+                    else:
+                        results.append(res)
+                        log(f"  [{i + 1}/{len(todo)}] {t[0].name} seed {t[1]} finished")
+        if stopped or not_started:
+            raise SweepInterrupted(state["signum"] or signal.SIGTERM, stopped, not_started)
     return results
 
 

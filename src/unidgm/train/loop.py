@@ -28,6 +28,18 @@ from .speed import adam_options, apply_speed_options
 from .streams import Streams
 
 
+_RUNNING = None  # the Trainer whose fit() runs in this process (request_stop reaches it from a signal handler)
+
+
+def request_stop(signum: int = signal.SIGTERM) -> bool:
+    """Ask the training running in this process, if any, to stop after its step with a checkpoint (a first
+    SIGINT/SIGTERM's effect, without a second one's "stop now"); True if one was running."""
+    if _RUNNING is None:
+        return False
+    _RUNNING.request_stop(signum)
+    return True
+
+
 class Interrupted(Exception):
     """Training stopped by SIGINT/SIGTERM after saving a checkpoint."""
 
@@ -84,6 +96,7 @@ class Trainer:
         self.extra_state = dict(state or {})
         self.hooks = list(hooks)
         self._stop_signal: int | None = None
+        self._signalled = False  # this process's own SIGINT/SIGTERM came (a second one stops at once)
         self.resume_args = ""  # appended to the `--resume RUN` hint (e.g. the run's --data-root)
         self._acc: dict[str, list] = {}  # terms since the last log line (saved in checkpoints: exact resume)
         self._skipped_at = -1  # the last step counted in `skipped`
@@ -173,9 +186,11 @@ class Trainer:
 
     # --- the loop -----------------------------------------------------------------------------
     def fit(self) -> dict[str, float]:
+        global _RUNNING
         cfg, last = self.cfg, {}
         acc = self._acc
         handlers = self._install_signals()
+        _RUNNING = self
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not (cfg.progress and self.rank0),
                    desc=self.model.name, dynamic_ncols=True, leave=False)
         started, cpu0 = time.monotonic(), time.process_time()
@@ -224,6 +239,7 @@ class Trainer:
         finally:
             bar.close()
             self._restore_signals(handlers)
+            _RUNNING = None
         return last
 
     # --- model selection ----------------------------------------------------------------------------
@@ -337,11 +353,17 @@ class Trainer:
         return old
 
     def _on_signal(self, signum, frame):
-        if self._stop_signal is not None:  # a second signal: stop now, keeping the last checkpoint on disk
+        if self._signalled:  # a second signal: stop now, keeping the last checkpoint on disk
             raise KeyboardInterrupt(f"second {signal.Signals(signum).name}: stopped without saving")
-        self._stop_signal = signum
-        if self.dist is not None:
-            self.dist.request_stop()
+        self._signalled = True  # a stop requested otherwise (request_stop) is not a first signal
+        self.request_stop(signum)
+
+    def request_stop(self, signum: int = signal.SIGTERM) -> None:
+        """Finish the step, save and stop (raising ``Interrupted``), as on a first SIGINT/SIGTERM; idempotent."""
+        if self._stop_signal is None:
+            self._stop_signal = signum
+            if self.dist is not None:
+                self.dist.request_stop()
 
     @staticmethod
     def _restore_signals(old):
