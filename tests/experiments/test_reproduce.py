@@ -235,3 +235,11 @@ def test_a_report_lists_only_the_invocations_that_trained_its_runs(tmp_path):
     (out / "invocations.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert invocations(out, out / "runs") == rows[1:]
     assert invocations(out, Path("runs/old")) == rows[:1] and invocations(out) == rows
+
+
+def test_a_cell_short_of_its_seeds_says_so():
+    from unidgm.experiments.reproduce.render import _fmt
+    assert _fmt([], 2, 3) == "not run"
+    assert _fmt([-121.17], 2, 3) == "-121.17 (1 of 3 seeds)"  # one seed: no "± 0.00"
+    assert _fmt([1.0, 2.0], 2, 3).endswith("(2 of 3 seeds)") and "±" in _fmt([1.0, 2.0], 2, 3)
+    assert "seeds" not in _fmt([1.0, 2.0, 3.0], 2, 3)

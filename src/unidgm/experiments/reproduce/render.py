@@ -22,10 +22,12 @@ TITLES = {"table2": "Table 2 — IWGAN vs GAN (inception score), IW-CGAN vs CGAN
           "table3": "Table 3 — test variational lower bound (nats) on MNIST: VAE / CVAE / SVAE and their AA variants"}
 
 
-def _fmt(values, digits) -> str:
+def _fmt(values, digits, n_seeds: int | None = None) -> str:
+    """Mean ± std over seeds; a single seed has no spread to show, and a cell short of ``n_seeds`` says so."""
     if not values:
         return "not run"
-    return format_mean_std(*summarise(values), digits=digits)
+    text = f"{values[0]:.{digits}f}" if len(values) == 1 else format_mean_std(*summarise(values), digits=digits)
+    return text + (f" ({len(values)} of {n_seeds} seeds)" if n_seeds and len(values) < n_seeds else "")
 
 
 def _paper(p, digits) -> str:
@@ -90,10 +92,12 @@ def _table_section(table: str, rows, plan: Plan, grids: dict, meta: dict, runs, 
         cg = r["curve"]
         at_ckpt = f"{cg['positive']}/{cg['total']}" if cg["total"] else "—"
         part = (c.table.replace(table, "").strip("-") or "—") + (" (ablation)" if c.ablation else "")
-        ours_gain = "—" if r["gain"] is None else f"{r['gain']:+.{d}f} ± {r['gain_sd']:.{d}f}"
+        ours_gain = "—" if r["gain"] is None else f"{r['gain']:+.{d}f}" + (
+            f" ± {r['gain_sd']:.{d}f}" if len(r["diffs"]) > 1 else " (1 seed)")
         cells.append([part, c.setting, R.METRIC_TEXT[c.metric], f"{c.base.label} → {c.ext.label}",
                       _paper(c.paper_base, d), _paper(c.paper_ext, d), _signed(c.paper_gain, d),
-                      _fmt(r["base"], d), _fmt(r["ext"], d), ours_gain, at_ckpt, r["verdict"], budget])
+                      _fmt(r["base"], d, len(plan.seeds)), _fmt(r["ext"], d, len(plan.seeds)), ours_gain, at_ckpt,
+                      r["verdict"], budget])
         jrows.append({"part": part, "train_data": c.setting, "metric": c.metric, "base": c.base.label,
                       "extended": c.ext.label, "paper_base": c.paper_base, "paper_ext": c.paper_ext,
                       "paper_gain": c.paper_gain, "ours_base_values": r["base"], "ours_ext_values": r["ext"],
