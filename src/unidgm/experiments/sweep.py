@@ -3,10 +3,11 @@
 Every (variant, seed) trains into its own run folder ``<runs>/<variant>/seed-<s>``; a folder whose
 ``metrics.json`` exists is finished and skipped, one with checkpoints but no ``metrics.json`` is
 resumed from its latest checkpoint (bit-exact on CPU), so an interrupted sweep continues where it
-stopped. With several jobs, a SIGINT or SIGTERM (Ctrl-C, or ``kill`` of the sweep's own process) stops every
-running training after its step with a checkpoint, starts no further run, and ends the sweep with the command
-to resume; a second one stops at once (the last checkpoints stay on disk). Besides the final metrics, each run stores ``curve.json``: the same metrics evaluated at
-every kept checkpoint on a fixed test subset, so that a gain can be checked along training.
+stopped. With several jobs, a SIGINT or SIGTERM (Ctrl-C, or ``kill`` of the sweep's own process) stops
+every running training after its step with a checkpoint, starts no further run, and ends the sweep with
+the command to resume; a second one stops at once (the last checkpoints stay on disk). Besides the final
+metrics, each run stores ``curve.json``: the same metrics evaluated at every kept checkpoint on a fixed
+test subset, so that a gain can be checked along training.
 
     from unidgm.experiments.sweep import Variant, run_sweep, write_summary
     vs = [Variant("vae", "vae", "digits", overrides={"steps": 300}, metrics=("elbo",)),
@@ -205,7 +206,10 @@ def _stop_in_order(pool, futures):
             f.cancel()
         for p in workers():
             with contextlib.suppress(ProcessLookupError):
-                os.kill(p.pid, _FORWARD) if _FORWARD is not None else p.terminate()
+                if _FORWARD is not None:
+                    os.kill(p.pid, _FORWARD)
+                else:  # no SIGUSR1 (Windows): the worker's training takes this as its first signal
+                    p.terminate()
 
     old = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
