@@ -190,11 +190,11 @@ class Trainer:
         cfg, last = self.cfg, {}
         acc = self._acc
         handlers = self._install_signals()
-        _RUNNING = self
         bar = tqdm(total=cfg.steps, initial=self.step, disable=not (cfg.progress and self.rank0),
                    desc=self.model.name, dynamic_ncols=True, leave=False)
         started, cpu0 = time.monotonic(), time.process_time()
         try:
+            _RUNNING = self
             while self.step < cfg.steps and not self.selection.exhausted(cfg.patience):
                 self.model.train()
                 self._set_schedules()
