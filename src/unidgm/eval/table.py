@@ -29,6 +29,12 @@ def format_mean_std(mean: float, std: float, digits: int = 2) -> str:
     return f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
+def format_over_seeds(values, digits: int = 2) -> str:
+    """``format_mean_std`` of per-seed values; a single value as it is (one seed has no spread to show)."""
+    values = list(values)
+    return f"{values[0]:.{digits}f}" if len(values) == 1 else format_mean_std(*summarise(values), digits=digits)
+
+
 def _is_pair(v) -> bool:
     return isinstance(v, (tuple, list)) and len(v) == 2 and all(isinstance(e, (int, float)) for e in v)
 

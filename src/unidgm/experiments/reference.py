@@ -231,7 +231,7 @@ def verdict(vals: list[float], r: Row) -> str:
 
 
 def render(table: dict) -> str:
-    from ..eval.table import format_mean_std, summarise
+    from ..eval.table import format_over_seeds
     lines = ["# Reproducibility table: unidgm against published figures", "",
              f"Generated {table['generated']} on {table['machine'].get('processor')} "
              f"({table['machine'].get('cpu_count')} cores), torch {table['machine'].get('torch')}. "
@@ -241,8 +241,7 @@ def render(table: dict) -> str:
     for r in table["rows"]:
         d = 4 if abs(r["reference"]) < 2 else 2
         vals = r["ours_values"]
-        ours = ("—" if not vals else f"{vals[0]:.{d}f} (one seed)" if len(vals) == 1 else
-                format_mean_std(*summarise(vals), digits=d))
+        ours = "—" if not vals else format_over_seeds(vals, d) + (" (one seed)" if len(vals) == 1 else "")
         rows.append([r["name"], f"{r['reference']} ({r['source']})", ours, len(r["ours_values"]), r["verdict"],
                      r["budget"]])
     lines += markdown_table(["row", "published", "ours (mean ± std)", "seeds", "verdict", "budget"], rows)

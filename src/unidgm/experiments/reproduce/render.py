@@ -8,7 +8,7 @@ import shutil
 import time
 from pathlib import Path
 
-from ...eval.table import format_mean_std, summarise
+from ...eval.table import format_over_seeds
 from ...report import machine, markdown_table, write_csv, write_json, write_text
 from .. import recipes as R
 from ..sweep import run_dir
@@ -26,8 +26,8 @@ def _fmt(values, digits, n_seeds: int | None = None) -> str:
     """Mean ± std over seeds; a single seed has no spread to show, and a cell short of ``n_seeds`` says so."""
     if not values:
         return "not run"
-    text = f"{values[0]:.{digits}f}" if len(values) == 1 else format_mean_std(*summarise(values), digits=digits)
-    return text + (f" ({len(values)} of {n_seeds} seeds)" if n_seeds and len(values) < n_seeds else "")
+    return format_over_seeds(values, digits) + (
+        f" ({len(values)} of {n_seeds} seeds)" if n_seeds and len(values) < n_seeds else "")
 
 
 def _paper(p, digits) -> str:
