@@ -41,8 +41,9 @@ RECIPES = {r.name: r for r in (
                "VAE": {"batch_size": 100, "model.lr": 1e-3, "steps": 50000},
                "GAN": {"batch_size": 64, "model.lr": 2e-4, "steps": 20000},
            }),
-    Recipe("converged", "a long budget with a decaying learning rate, validated every 2000 steps, stopped after 10 "
-           "validations without improvement; the best validated model is the run's result", {
+    Recipe("converged", "a long budget, validated every few thousand steps and stopped when validation has not "
+           "improved for several evaluations (the values below); the VAE family's learning rate decays; the best "
+           "validated model is the run's result", {
                "*": _SELECT,
                "VAE": _CONVERGED_VAE,
                "GAN": {"batch_size": 64, "model.lr": 2e-4, "steps": 60000, "eval_every": 2500, "patience": 8},

@@ -142,29 +142,32 @@ def test_the_runs_folder_keeps_checkpoints_out_of_git(swept):
     assert not [f for f in listed if "/checkpoints/" in f or "/tb/" in f or "/samples/" in f or "/best/" in f]
 
 
-@pytest.mark.parametrize("target, sig, code", [("group", "SIGINT", 130), ("sweep", "SIGTERM", 143)])
-def test_a_signal_stops_a_parallel_sweep_in_order(tmp_path, target, sig, code):
-    """Ctrl-C (SIGINT to every process of the group) or a SIGTERM to the sweep alone: both running trainings stop
-    after their step with a checkpoint, the third run never starts, no worker is left behind, and the sweep ends
-    with the command to resume (it used to start the queued runs, and then wait on its workers forever)."""
+@pytest.mark.parametrize("target, sig, code, jobs", [("group", "SIGINT", 130, 2), ("sweep", "SIGTERM", 143, 2),
+                                                     ("group", "SIGINT", 130, 1)])
+def test_a_signal_stops_a_sweep_in_order(tmp_path, target, sig, code, jobs):
+    """Ctrl-C (SIGINT to every process of the group) or a SIGTERM to the sweep alone: the running trainings stop
+    after their step with a checkpoint, the queued runs never start, no worker is left behind, and the sweep ends
+    with the sweep's command to resume (a parallel one used to start the queued runs, and then wait on its workers
+    forever; a sequential one named the single run's `train --resume`, which leaves the rest of the sweep undone)."""
     import os
     import signal
     import subprocess
     import sys
     import time
     cmd = [sys.executable, "-m", "unidgm", "sweep", "vae", "--data", "digits", "steps=100000", "model.hidden=16",
-           "--curve-points", "5000", "--seeds", "3", "--jobs", "2", "--threads", "1", "--out", str(tmp_path)]
+           "--curve-points", "5000", "--seeds", "3", "--jobs", str(jobs), "--threads", "1", "--out", str(tmp_path)]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
     runs = tmp_path / "runs" / "vae"
     deadline = time.time() + 180
-    while not all(any((runs / f"seed-{s}" / "checkpoints").glob("ckpt-*")) for s in (0, 1)):
+    while not all(any((runs / f"seed-{s}" / "checkpoints").glob("ckpt-*")) for s in range(jobs)):
         assert proc.poll() is None and time.time() < deadline, proc.communicate()
         time.sleep(0.5)
     number = getattr(signal, sig)
     os.killpg(proc.pid, number) if target == "group" else proc.send_signal(number)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == code, err
-    assert f"stopped by {sig}: 2 run(s) stopped with a checkpoint, 1 not started" in err
+    assert f"stopped by {sig}: {jobs} run(s) stopped with a checkpoint, {3 - jobs} not started" in err
+    assert "run the same command again" in err and "train --resume" not in err
     assert not (runs / "seed-2").exists() and not any(runs.glob("seed-*/metrics.json"))
     for _ in range(50):  # the workers are gone with the sweep
         try:

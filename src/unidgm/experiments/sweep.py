@@ -148,7 +148,7 @@ _FORWARD = getattr(signal, "SIGUSR1", None)  # the sweep's own request to its wo
 
 
 class SweepInterrupted(Exception):
-    """A parallel sweep stopped by SIGINT/SIGTERM: its runs saved checkpoints; the same command resumes them."""
+    """A sweep stopped by SIGINT/SIGTERM: its running runs saved checkpoints; the same command resumes them."""
 
     def __init__(self, signum: int, stopped: int, not_started: int):
         super().__init__(f"stopped by {signal.Signals(signum).name}: {stopped} run(s) stopped with a checkpoint, "
@@ -306,9 +306,14 @@ def run_sweep(variants: list[Variant], seeds, runs, data_root=None, jobs: int = 
         log(f"sweep: {len(tasks) - len(todo)} of {len(tasks)} runs already finished, skipped")
     results = []
     if jobs <= 1 or len(todo) <= 1:
+        from ..train.loop import Interrupted
         for i, t in enumerate(todo):
             t0 = time.time()
-            results.append(_run_task(t))
+            try:
+                results.append(_run_task(t))
+            except Interrupted as e:  # the sweep's command resumes it (and runs the rest), not `train --resume`
+                log(f"  [{i + 1}/{len(todo)}] {t[0].name} seed {t[1]} stopped with a checkpoint")
+                raise SweepInterrupted(e.signum, 1, len(todo) - i - 1) from e
             log(f"  [{i + 1}/{len(todo)}] {t[0].name} seed {t[1]}: {time.time() - t0:.1f} s")
     else:
         import concurrent.futures as cf
