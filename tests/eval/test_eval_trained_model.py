@@ -38,3 +38,24 @@ def test_a_conditional_models_likelihood_uses_the_true_test_labels_like_its_elbo
     assert res["log_likelihood"]["conditioned_on_test_labels"] and res["elbo"]["conditioned_on_test_labels"]
     assert torch.equal(seen[0].cpu(), test_y)
     assert res["log_likelihood"]["value"] > res["elbo"]["value"]
+
+
+
+def test_a_gaussian_decoders_samples_are_scored_in_the_datas_range(tmp_path, recwarn, monkeypatch):
+    """A Gaussian decoder's mean is unbounded: its samples are clamped to the data's [0, 1] pixels before the
+    domain classifier scores them (the fraction clamped is recorded), instead of reaching it with a warning."""
+    import unidgm.eval.run as er
+    seen = []
+
+    class Spy(torch.nn.Module):  # stands in for the trained domain classifier: records what it is shown
+        def forward(self, x):
+            seen.append((float(x.min()), float(x.max())))
+            return x.flatten(1)[:, :10]
+    monkeypatch.setattr(er, "get_classifier", lambda *a, **k: (Spy(), 1.0))
+    run = api.train("vae", "digits", overrides={"steps": 5, "model.likelihood": "gaussian", "model.hidden": [16],
+                                                "batch_size": 32}, out=tmp_path / "run", progress=False)
+    res = er.evaluate_run(run.path, ["inception_score"], n_samples=500, splits=2, progress=False)
+    assert 0 < res["clamped_to_data_range"]["fraction_of_pixels"] < 1
+    assert seen and min(lo for lo, _ in seen) >= 0 and max(hi for _, hi in seen) <= 1
+    assert not [w for w in recwarn if "classifier expects images in [0, 1]" in str(w.message)]
+    assert "samples clamped" in er.format_metrics(res)

@@ -220,6 +220,10 @@ def sample_quality(model, data_name, train, test, wanted, n_samples, splits, dat
         chunks.append(model.sample(m, None if labels is None else labels[i:i + m]).cpu())
     samples = torch.cat(chunks)
     out = {"classifier": {"test_accuracy": acc, "note": "our domain classifier, not Inception"}}
+    outside = float(((samples < 0) | (samples > 1)).float().mean())
+    if outside > 0:  # a Gaussian decoder's mean is unbounded; the classifier knows the data's [0, 1] pixels only
+        samples = samples.clamp(0, 1)
+        out["clamped_to_data_range"] = {"fraction_of_pixels": outside, "range": [0.0, 1.0]}
     if "inception_score" in wanted:
         logits = classifier_logits(clf, samples)
         mean, std = inception_score(logits, splits=splits, kind="logits")
@@ -261,5 +265,7 @@ def format_metrics(result: dict) -> str:
             rows.append((key, f"target {val['target']:.4f}, source {val['source']:.4f}"))
         elif key == "classifier":
             rows.append(("classifier test acc.", f"{val['test_accuracy']:.4f}"))
+        elif key == "clamped_to_data_range":
+            rows.append(("samples clamped", f"{val['fraction_of_pixels']:.4f} of pixels outside [0, 1] before scoring"))
     width = max((len(r[0]) for r in rows), default=6)
     return "\n".join(f"{a.ljust(width)}  {b}" for a, b in rows)
