@@ -126,6 +126,17 @@ def test_test_set_is_never_read_during_training(tmp_path, monkeypatch):
     assert run.best["metric"] == "val/ssl_accuracy"
 
 
+def test_the_svae_selects_on_accuracy_and_logs_its_validation_elbo(tmp_path):
+    """The semi-supervised VAE is selected on accuracy; its validation ELBO is logged beside it (a curve for
+    Table 3's SVAE ELBO rows) without entering the selection."""
+    from unidgm.experiments.sweep import validation_curve
+    run = _train(tmp_path, "svae", model="svae", over=["steps=50", "n_labelled=100"])
+    assert run.best["metric"] == "val/ssl_accuracy"
+    curve = validation_curve(tmp_path / "svae")
+    assert [p["step"] for p in curve["points"]] == [25, 50]
+    assert all(set(p) == {"step", "ssl_accuracy", "elbo"} and p["elbo"] < 0 for p in curve["points"])
+
+
 def test_gan_selects_by_inception_score_on_images(tmp_path):
     run = _train(tmp_path, "gan", model="gan", over=["steps=50", "val_samples=200", "model.hidden=32,32"])
     assert run.best["metric"] == "val/inception_score" and run.best["value"] >= 1.0

@@ -34,6 +34,13 @@ def module_device(module) -> torch.device:
     return torch.device("cpu")
 
 
+def clamp_to_unit_range(x: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """(generated images clamped to the data's [0, 1], the fraction of values that were outside): a Gaussian
+    decoder's mean is unbounded, and the domain classifier knows only the data's pixel range."""
+    outside = float(((x < 0) | (x > 1)).float().mean()) if x.numel() else 0.0
+    return (x.clamp(0, 1) if outside else x), outside
+
+
 def warn_if_not_unit_range(x: torch.Tensor, name: str) -> None:
     """Warn when images fall well outside [0, 1], the range the domain classifier was trained on."""
     if x.dim() == 4 and x.numel():

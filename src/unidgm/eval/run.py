@@ -11,6 +11,7 @@ import torch
 
 from ..errors import ConfigError, did_you_mean
 from . import METRICS
+from ._util import clamp_to_unit_range
 from .accuracy import classification_accuracy
 from .classifier import get_classifier
 from .modes import class_coverage, mode_metrics
@@ -218,11 +219,9 @@ def sample_quality(model, data_name, train, test, wanted, n_samples, splits, dat
     for i in range(0, n_samples, 500):
         m = min(500, n_samples - i)
         chunks.append(model.sample(m, None if labels is None else labels[i:i + m]).cpu())
-    samples = torch.cat(chunks)
+    samples, outside = clamp_to_unit_range(torch.cat(chunks))
     out = {"classifier": {"test_accuracy": acc, "note": "our domain classifier, not Inception"}}
-    outside = float(((samples < 0) | (samples > 1)).float().mean())
-    if outside > 0:  # a Gaussian decoder's mean is unbounded; the classifier knows the data's [0, 1] pixels only
-        samples = samples.clamp(0, 1)
+    if outside:
         out["clamped_to_data_range"] = {"fraction_of_pixels": outside, "range": [0.0, 1.0]}
     if "inception_score" in wanted:
         logits = classifier_logits(clf, samples)

@@ -19,6 +19,7 @@ from typing import Callable
 import torch
 
 from ..errors import ConfigError
+from ._util import clamp_to_unit_range
 from .accuracy import classification_accuracy
 from .run import test_inputs  # test_inputs: the final evaluation's fixed binarisation
 from .scores import classifier_inception_score, conditional_accuracy
@@ -56,9 +57,22 @@ def selection_metric(model, val, requested: str = "auto") -> str:
     return requested
 
 
+# metrics cheap enough to log beside the selection metric at every validation (no sampling, no classifier):
+# the semi-supervised VAE, selected on accuracy, then also has a validation ELBO curve (Table 3's SVAE rows)
+ALSO_LOGGED = ("ssl_accuracy", "elbo")
+
+
 def make_validator(model, metric: str, val, *, classifier_train=None, data_name: str = "", cache=None,
                    n_samples: int = 2000) -> Callable:
-    """``validator(model) -> {"val/<metric>": value}`` for the loop (run under no_grad with a fixed seed)."""
+    """``validator(model) -> {"val/<metric>": value, ...}`` for the loop (run under no_grad with a fixed seed):
+    the selection metric first, then every other cheap metric that applies (``ALSO_LOGGED``), logged only."""
+    others = [m for m in selectable(model, val) if m in ALSO_LOGGED and m != metric]
+    parts = [_one_metric(model, m, val, classifier_train=classifier_train, data_name=data_name, cache=cache,
+                         n_samples=n_samples) for m in (metric, *others)]
+    return lambda m: {k: v for part in parts for k, v in part(m).items()}
+
+
+def _one_metric(model, metric: str, val, *, classifier_train, data_name, cache, n_samples) -> Callable:
     if metric == "elbo":
         x, _ = test_inputs(model, val.x, seed=1)
         labels = val.y if model.bound_needs_labels else None
@@ -82,8 +96,9 @@ def make_validator(model, metric: str, val, *, classifier_train=None, data_name:
 
         def validate(m):
             labels = torch.arange(n) % m.num_classes if m.conditional else None
-            x = torch.cat([m.sample(min(VAL_BATCH, n - i), None if labels is None else labels[i:i + VAL_BATCH]).cpu()
-                           for i in range(0, n, VAL_BATCH)])
+            x, _ = clamp_to_unit_range(torch.cat([
+                m.sample(min(VAL_BATCH, n - i), None if labels is None else labels[i:i + VAL_BATCH]).cpu()
+                for i in range(0, n, VAL_BATCH)]))
             if metric == "cond_accuracy":
                 return {"val/cond_accuracy": conditional_accuracy(clf, x, labels)}
             return {"val/inception_score": classifier_inception_score(clf, x, splits=1)[0]}
