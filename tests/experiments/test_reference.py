@@ -69,6 +69,9 @@ def test_late_gain_reads_the_last_quarter_of_the_validation_curve():
     assert R.late_gain(curve[:3]) is None  # too few validations to say
     flat = [{"step": s, "val/acc": v} for s, v in [(1, 0.5), (2, 0.9), (3, 0.9), (4, 0.8)]]
     assert R.late_gain(flat)["gain"] == 0.0  # the best came before the last quarter: converged or overfitting
+    both = [{"step": s, "val/elbo": -s, "val/ssl_accuracy": a} for s, a in [(1, 0.5), (2, 0.6), (3, 0.7), (4, 0.9)]]
+    g = R.late_gain(both, key="val/ssl_accuracy")  # a metric logged beside the selection one is not read
+    assert g["metric"] == "val/ssl_accuracy" and abs(g["gain"] - 0.2) < 1e-12
 
 
 def test_the_report_names_each_cells_command_and_where_it_ended(tmp_path):

@@ -157,10 +157,11 @@ def cell_command(group: str, seed: int, max_minutes: float | None, threads: int 
             + " --data-root DIR")
 
 
-def late_gain(curve: list[dict], higher_is_better: bool = True) -> dict | None:
-    """How much the best validation value moved over the last quarter of a run's steps (positive: it still
-    improved), from the cell's validation curve: whether the budget, not the recipe, ended the run."""
-    key = next((k for r in curve for k in r if k.startswith("val/") and not k.endswith("_best")), None)
+def late_gain(curve: list[dict], higher_is_better: bool = True, key: str | None = None) -> dict | None:
+    """How much the best validation value of ``key`` (the selection metric; by default the curve's first)
+    moved over the last quarter of a run's steps (positive: it still improved), from the cell's validation
+    curve: whether the budget, not the recipe, ended the run."""
+    key = key or next((k for r in curve for k in r if k.startswith("val/") and not k.endswith("_best")), None)
     pts = [(r["step"], r[key]) for r in curve if key in r and r[key] == r[key]]
     if len(pts) < 4:
         return None
@@ -190,7 +191,8 @@ def collect(results: Path) -> dict:
                          "command": f"unidgm reproduce reference --only {g.key} --seeds 3",
                          "cells": [{"seed": c["seed"], "stopped": c.get("stopped"), "steps": c.get("steps"),
                                     "best_step": (c.get("best") or {}).get("step"),
-                                    "late_gain": late_gain(c.get("validation_curve") or [], r.higher_is_better),
+                                    "late_gain": late_gain(c.get("validation_curve") or [], r.higher_is_better,
+                                                           (c.get("best") or {}).get("metric")),
                                     "command": cell_command(g.key, c["seed"], c.get("budget", {}).get("max_minutes"),
                                                             c.get("config", {}).get("train", {}).get("threads"))}
                                    for c in cells if c["metrics"].get(r.metric) is not None],
