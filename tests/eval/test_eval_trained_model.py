@@ -40,7 +40,6 @@ def test_a_conditional_models_likelihood_uses_the_true_test_labels_like_its_elbo
     assert res["log_likelihood"]["value"] > res["elbo"]["value"]
 
 
-
 def test_a_gaussian_decoders_samples_are_scored_in_the_datas_range(tmp_path, recwarn, monkeypatch):
     """A Gaussian decoder's mean is unbounded: its samples are clamped to the data's [0, 1] pixels before the
     domain classifier scores them (the fraction clamped is recorded), instead of reaching it with a warning."""
