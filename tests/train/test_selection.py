@@ -230,6 +230,11 @@ def test_recipes_apply_under_user_overrides_and_print_in_explain(capsys):
     c = api.resolve("svae", "mnist", ["recipe=converged", "eval_every=1000", "patience=8", "steps=50000"])
     differ = {k for k, v in m2.train.to_dict().items() if c.train.to_dict()[k] != v}
     assert differ == {"recipe"} and m2.train.steps == 50000  # the reference M2 rows' settings, by name
+    ten = api.resolve("vae", "mnist", ["recipe=moderate-data"])  # the 10% search's winner: converged + decay 0.01
+    won = api.resolve("vae", "mnist", ["recipe=converged", "weight_decay=0.01"])
+    differ = {k for k, v in ten.train.to_dict().items() if won.train.to_dict()[k] != v}
+    assert differ == {"recipe", "eval_every", "patience", "steps"} and ten.model_config == won.model_config
+    assert ten.model_config.hidden == (500, 500) and ten.train.weight_decay == 0.01
     with pytest.raises(ConfigError, match="recipe"):
         api.resolve("vae", "digits", ["recipe=fastest"])
     assert main(["explain", "vae"]) == 0

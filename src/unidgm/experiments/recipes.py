@@ -158,7 +158,7 @@ def train_overrides(recipe: Recipe, n: int | None, steps: int, batch: int, quick
                     select: str = "validation", training: str | None = None) -> dict:
     """The training overrides of one run: budget and data size (n examples, or labels for the SVAE); with
     ``select="validation"`` the run validates 20 times and its best validated model is the one evaluated.
-    ``training`` names a training recipe (``unidgm.recipes``: paper, converged, small-data) for base and
+    ``training`` names a training recipe (``unidgm.recipes``, e.g. converged or small-data) for base and
     extended model alike: its schedule, validation cadence and early stopping, with ``steps`` as the cap."""
     ov = {**recipe.overrides, "steps": steps, "batch_size": batch}
     if training:
