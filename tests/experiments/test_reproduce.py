@@ -59,6 +59,8 @@ def test_quick_table3_smoke_run_on_digits(tmp_path, capsys):
     rc = main(["reproduce", "table3", "--quick", "--sizes", "1", "--seeds", "2", "--out", str(out),
                "--data-root", str(tmp_path / "no-mnist-here")])
     assert rc == 0
+    printed = capsys.readouterr().out
+    assert "at most 4/8 steps (no recipe)" in printed  # each run's own cap, not --steps' default
     md = (out / "table3.md").read_text()
     assert "122.89" in md and "122.15" in md and "108.22" in md  # the paper's numbers
     assert "digits" in md and "Verdict rule" in md and "Training curves" in md
@@ -87,7 +89,7 @@ def test_quick_table3_smoke_run_on_digits(tmp_path, capsys):
     assert (out / "figures" / "curve-table3-1pct-vae.png").exists()
     assert (out / "figures" / "samples-aa-vae-digits-1pct-8steps-val-quick.png").exists()
     assert (out / "table3.csv").exists() and (out / "reproduce.md").exists()
-    assert "122.89" in capsys.readouterr().out
+    assert "122.89" in printed
     # a second invocation skips every finished run and only rebuilds the report
     assert main(["reproduce", "table3", "--quick", "--sizes", "1", "--seeds", "2", "--out", str(out),
                  "--data-root", str(tmp_path / "no-mnist-here")]) == 0

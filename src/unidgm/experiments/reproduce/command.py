@@ -80,8 +80,13 @@ def cmd_reproduce(args) -> int:
         print(f"{c.table} {c.setting} {c.base.label} vs {c.ext.label}: {why}")
     if not args.report_only:
         variants = plan.ordered()
-        print(f"reproduce {args.table}: {len(variants)} models x {len(plan.seeds)} seeds on {plan.main}, "
-              f"steps {plan.steps}, {jobs} job(s) x {threads} thread(s); runs in {runs}")
+        # each run's own cap: a recipe's budget replaces the --steps default unless --steps names the family
+        caps = {}
+        for v in variants:
+            caps.setdefault(v.overrides.get("recipe", "no recipe"), set()).add(v.steps)
+        budgets = ", ".join(f"{'/'.join(map(str, sorted(s)))} steps ({r})" for r, s in sorted(caps.items()))
+        print(f"reproduce {args.table}: {len(variants)} models x {len(plan.seeds)} seeds on {plan.main}, at most "
+              f"{budgets}, {jobs} job(s) x {threads} thread(s); runs in {runs}")
         if any(v.model in ("gan", "cgan") for v in variants):
             _warm_classifier(plan)  # trained once here, not by every worker at the same time
         run_sweep(variants, plan.seeds, runs, plan.data_root, jobs=jobs, threads=threads)
