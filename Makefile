@@ -19,7 +19,8 @@ demo: $(STAMP)
 	$(BIN)/unidgm demo
 
 test: $(STAMP)
-	OMP_NUM_THREADS=2 $(BIN)/python -m pytest -q -x --durations=15
+	# two workers of one torch thread each, a test file per worker at a time (module fixtures stay shared)
+	UNIDGM_TEST_THREADS=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -x -n 2 --dist loadfile --durations=15
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.run

@@ -81,8 +81,11 @@ def test_quick_table3_smoke_run_on_digits(tmp_path, capsys):
         assert r["n"] == 20 and r["data"] == "digits"
     # the same pairs at the shorter run's training time, on validation ELBO; the SVAE, selected on its accuracy,
     # logs its validation ELBO beside it, so its ELBO row has the comparison too
-    assert rows["VAE"]["equal_time"]["seeds"] == rows["CVAE"]["equal_time"]["seeds"] == [0, 1]
-    assert rows["SVAE"]["equal_time"]["seeds"] == [0, 1]
+    # (a seed drops out when one model's first validation came after the other run ended: wall-clock timing,
+    # which a loaded machine shifts, as seen under pytest-xdist beside two training lanes)
+    for r in rows.values():
+        assert r["equal_time"]["seeds"] and set(r["equal_time"]["seeds"]) <= {0, 1}
+        assert len(r["equal_time"]["diffs"]) == len(r["equal_time"]["seeds"])
     assert table["machine"]["torch"] and table["invocations"][0]["command"].startswith("unidgm reproduce")
     train_cmd, eval_cmd = table["run_commands"]["aa-vae-digits-1pct-8steps-val-quick"]["1"]
     assert train_cmd.startswith("unidgm train vae --data digits --technique aa") and "seed=1" in train_cmd
