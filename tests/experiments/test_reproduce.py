@@ -70,6 +70,7 @@ def test_quick_table3_smoke_run_on_digits(tmp_path, capsys):
     assert "D(x) of the selected model on held-out validation images" in md  # RUN/probe.json of the AA runs
     probe = json.loads((out / "runs" / "aa-vae-digits-1pct-8steps-val-quick" / "seed-0" / "probe.json").read_text())
     assert 0 < probe["d_train"] < 1 and 0 < probe["d_heldout"] < 1 and probe["checkpoint"]["kind"] == "best"
+    assert 0 < probe["d_train_ess"] <= 1  # D(x) as Eq. 17's weights of the training images: Kish's ESS / n
     assert not (out / "runs" / "vae-digits-1pct-8steps-val-quick" / "seed-0" / "probe.json").exists()  # no D
     table = json.loads((out / "table3.json").read_text())
     rows = {r["base"]: r for r in table["rows"]}
@@ -81,11 +82,11 @@ def test_quick_table3_smoke_run_on_digits(tmp_path, capsys):
         assert r["n"] == 20 and r["data"] == "digits"
     # the same pairs at the shorter run's training time, on validation ELBO; the SVAE, selected on its accuracy,
     # logs its validation ELBO beside it, so its ELBO row has the comparison too
-    # (a seed drops out when one model's first validation came after the other run ended: wall-clock timing,
-    # which a loaded machine shifts, as seen under pytest-xdist beside two training lanes)
-    for r in rows.values():
-        assert r["equal_time"]["seeds"] and set(r["equal_time"]["seeds"]) <= {0, 1}
-        assert len(r["equal_time"]["diffs"]) == len(r["equal_time"]["seeds"])
+    # (a seed, or a whole row, drops out when one model's first validation came after the other run ended: on
+    # runs of a few steps that is wall-clock timing, which load shifts, as seen under pytest-xdist beside two
+    # training lanes; test_equal_wall_clock_compares_the_best_validation_reached_in_the_shorter_run pins the rule)
+    compared = [r["equal_time"] for r in rows.values() if r["equal_time"]]
+    assert compared and all(set(et["seeds"]) <= {0, 1} and len(et["diffs"]) == len(et["seeds"]) for et in compared)
     assert table["machine"]["torch"] and table["invocations"][0]["command"].startswith("unidgm reproduce")
     train_cmd, eval_cmd = table["run_commands"]["aa-vae-digits-1pct-8steps-val-quick"]["1"]
     assert train_cmd.startswith("unidgm train vae --data digits --technique aa") and "seed=1" in train_cmd
@@ -93,10 +94,15 @@ def test_quick_table3_smoke_run_on_digits(tmp_path, capsys):
     assert (out / "figures" / "samples-aa-vae-digits-1pct-8steps-val-quick.png").exists()
     assert (out / "table3.csv").exists() and (out / "reproduce.md").exists()
     assert "122.89" in printed
-    # a second invocation skips every finished run and only rebuilds the report
+    # a second invocation skips every finished run and only rebuilds the report; a probe written before the
+    # weights' ESS was measured is redone (its run's checkpoints are here)
+    old_probe = out / "runs" / "aa-vae-digits-1pct-8steps-val-quick" / "seed-1" / "probe.json"
+    old_probe.write_text(json.dumps({k: v for k, v in json.loads(old_probe.read_text()).items() if k != "d_train_ess"}))
     assert main(["reproduce", "table3", "--quick", "--sizes", "1", "--seeds", "2", "--out", str(out),
                  "--data-root", str(tmp_path / "no-mnist-here")]) == 0
-    assert "12 of 12 runs already finished" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "12 of 12 runs already finished" in printed and "probed the discriminators of 1 finished run" in printed
+    assert "d_train_ess" in json.loads(old_probe.read_text())
 
 
 def test_table2_reports_svhn_as_skipped_without_its_files(tmp_path):
@@ -147,7 +153,7 @@ def test_only_trains_the_comparisons_of_the_named_base_models_and_reports_them_a
     from unidgm.experiments.reproduce.command import command_line
     from unidgm.experiments.reproduce.plan import Plan
     args = SimpleNamespace(quick=True, select="validation", seeds=1, steps=None, curve_points=None, data_root=None,
-                           data="digits", sizes="1", gan_sizes="100", table="table3", recipe=None, ablations=True,
+                           data="digits", sizes="1", gan_sizes="100", table="table3", recipe=None, ablations="all",
                            only="vae,cvae")
     plan = Plan(args)
     trained = {v.name.split("-digits-")[0] for v in plan.ordered()}
@@ -158,6 +164,13 @@ def test_only_trains_the_comparisons_of_the_named_base_models_and_reports_them_a
                                                               report_only=False))
     with pytest.raises(ConfigError, match="base model"):
         Plan(SimpleNamespace(**{**vars(args), "only": "aa-vae"}))
+    some = SimpleNamespace(**{**vars(args), "ablations": "ratio2"})  # --ablations ratio2: that row only
+    assert {v.name.split("-digits-")[0] for v in Plan(some).ordered()} == {"vae", "aa-vae", "cvae", "aa-cvae",
+                                                                           "aa-vae-ratio2", "aa-cvae-ratio2"}
+    assert command_line(SimpleNamespace(**vars(some), out="o", runs=None, jobs=1, threads=None,
+                                        report_only=True)).endswith("--ablations ratio2 --report-only")
+    with pytest.raises(ConfigError, match="unknown ratio3.*warmup1000,normmean,ratio2"):
+        Plan(SimpleNamespace(**{**vars(args), "ablations": "ratio3"}))
 
 
 def test_a_recipe_can_be_given_per_training_data_size():

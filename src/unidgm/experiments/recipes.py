@@ -187,14 +187,23 @@ ABLATIONS = {
     "iw-cgan": (("tempered, τ = 0.5", "tau0.5", {"iw.temper": 0.5}),),
 }
 ABLATIONS["aa-cvae"] = ABLATIONS["aa-vae"]
+ABLATION_NAMES = tuple(dict.fromkeys(suffix for rows in ABLATIONS.values() for _, suffix, _ in rows))
 
 
-def ablations(comps: list[Comparison]) -> list[Comparison]:
+def ablations(comps: list[Comparison], names: str = "all") -> list[Comparison]:
     """The ablation rows of ``comps``: the same base model against the extended one with one setting changed
-    (no published number; the base model's runs are shared with the paper's pair)."""
+    (no published number; the base model's runs are shared with the paper's pair). ``names``: "all", or some of
+    ``ABLATION_NAMES``, comma-separated (``--ablations ratio2``)."""
+    from ..errors import ConfigError
+    wanted = set(ABLATION_NAMES) if names == "all" else {n.strip() for n in names.split(",") if n.strip()}
+    if not wanted or wanted - set(ABLATION_NAMES):
+        raise ConfigError(f"--ablations: unknown {', '.join(sorted(wanted - set(ABLATION_NAMES))) or 'empty list'}; "
+                          f"give --ablations alone for all, or some of {','.join(ABLATION_NAMES)}")
     out = []
     for c in comps:
         for label, suffix, overrides in ABLATIONS.get(c.ext.key, ()):
+            if suffix not in wanted:
+                continue
             ext = replace(c.ext, key=f"{c.ext.key}-{suffix}", label=f"{c.ext.label} ({label})",
                           overrides={**c.ext.overrides, **overrides})
             out.append(replace(c, ext=ext, paper_base=None, paper_ext=None, ablation=label))

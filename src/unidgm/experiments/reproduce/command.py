@@ -8,6 +8,7 @@ import shlex
 import time
 from pathlib import Path
 
+from .. import recipes as R
 from ..sweep import run_sweep
 from .plan import Plan
 from .probe import probe_missing
@@ -38,10 +39,11 @@ def add_parser(sub):
                                                   "size (vae@1=small-data,vae=converged); its schedule, validation "
                                                   "and early stopping, its step budget unless --steps names the "
                                                   "family")
-    p.add_argument("--ablations", action="store_true", help="add the ablation rows: AA's warm-up, weight "
-                                                            "normalisation and generated samples per real one; IW's "
-                                                            "tempered weights and group size; for the AA-SVAE, only "
-                                                            "samples its classifier agrees with (beyond the paper)")
+    p.add_argument("--ablations", nargs="?", const="all", default=None, metavar="NAMES",
+                   help="add the ablation rows: AA's warm-up, weight normalisation and generated samples per real "
+                        "one; IW's tempered weights and group size; for the AA-SVAE, only samples its classifier "
+                        "agrees with (beyond the paper). Alone: all of them; or some, comma-separated: "
+                        f"{','.join(R.ABLATION_NAMES)}")
     p.add_argument("--select", choices=["validation", "last"], default="validation",
                    help="the model each run reports: the best on the validation split (default) or the last one")
     p.add_argument("--quick", action="store_true", help="smoke run in minutes: tiny budgets, few test examples; "
@@ -114,8 +116,10 @@ def command_line(args) -> str:
     for flag, value in zip(parts[3::2], parts[4::2]):
         if value is not None:
             words += [flag, shlex.quote(str(value))]
-    words += [f for f, on in (("--quick", args.quick), ("--ablations", getattr(args, "ablations", False)),
-                              ("--report-only", args.report_only)) if on]
+    ablations = getattr(args, "ablations", None)
+    words += ["--quick"] * bool(args.quick) + ["--ablations"] * bool(ablations)
+    words += [ablations] if ablations not in (None, "all") else []
+    words += ["--report-only"] * bool(args.report_only)
     return " ".join(parts[:3] + words)
 
 

@@ -90,8 +90,8 @@ class Plan:
             comps += R.table2(sizes, gan_sizes)
         if args.table in ("table3", "all"):
             comps += R.table3(sizes)
-        if getattr(args, "ablations", False):
-            comps += R.ablations(comps)
+        if getattr(args, "ablations", None):
+            comps += R.ablations(comps, args.ablations)
         self.tables = ["table2", "table3"] if args.table == "all" else [args.table]
         self.eval = ({"n_samples": 200, "max_test": 200, "curve_test": 200, "curve_samples": 200} if args.quick else
                      {"n_samples": 10000, "curve_test": 2000, "curve_samples": 2000})

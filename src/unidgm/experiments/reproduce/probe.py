@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ...report import write_json
+from ...techniques.importance_weighting import iw_ess_fraction  # (Σw)² / (n Σw²) over one group: all of w
 from ..sweep import METRICS, Variant, run_dir
 
 PROBE = "probe.json"
@@ -42,28 +43,32 @@ def probe_run(folder, data_root=None, n: int = N_PROBE) -> dict:
     d = model["discriminator"]
     conditional = model.conditional and settings.model == "cgan"  # AA's D_φ(x) takes no label
 
-    def mean_d(x, labels=None) -> float:
+    def d_of(x, labels=None) -> torch.Tensor:
         c = model.onehot(labels, len(x)) if conditional else None
-        return float(torch.sigmoid(d(x.to(model.device), c)).mean())
+        return torch.sigmoid(d(x.to(model.device), c)).flatten().double().cpu()
 
     torch.manual_seed(0)
-    drawn: dict[str, list[float]] = {}
+    drawn: dict[str, list[torch.Tensor]] = {}
     seen = 0
     while seen < n:
         batch = data.streams.next()
         for key in ("x", "x_u"):
             if key in batch:
-                drawn.setdefault(key, []).append(mean_d(batch[key], batch.get("c")))
+                drawn.setdefault(key, []).append(d_of(batch[key], batch.get("c")))
         seen += len(batch["x"])
     x_val, _ = test_inputs(model, data.val.x[:n], seed=1)
     val_labels = None if data.val.y is None else data.val.y[:n]  # unlabelled images: only a cgan needs labels
-    out = {"d_train": sum(drawn["x"]) / len(drawn["x"]), "d_heldout": mean_d(x_val, val_labels),
-           "n": min(n, len(data.val)), "checkpoint": {k: model.checkpoint[k] for k in ("kind", "step")},
+    w = torch.cat(drawn["x"])
+    out = {"d_train": float(w.mean()), "d_heldout": float(d_of(x_val, val_labels).mean()),
+           "d_train_ess": float(iw_ess_fraction(w)), "n": min(n, len(data.val)),
+           "checkpoint": {k: model.checkpoint[k] for k in ("kind", "step")},
            "what": "mean D(x) = q_φ(y=1|x) of the selected model on training images drawn by the run's own data "
                    "stream (d_train: the labelled ones; d_unlabelled: a semi-supervised model's unlabelled ones) "
-                   "and on its validation images (d_heldout; not test)"}
+                   "and on its validation images (d_heldout; not test); d_train_ess: Kish's effective sample size "
+                   "of D(x) over those training images as weights (Eq. 17's weights of real examples), over their "
+                   "number (1: uniform)"}
     if "x_u" in drawn:
-        out["d_unlabelled"] = sum(drawn["x_u"]) / len(drawn["x_u"])
+        out["d_unlabelled"] = float(torch.cat(drawn["x_u"]).mean())
     return out
 
 
@@ -75,8 +80,8 @@ def probe_missing(variants, seeds, runs, data_root=None, log=print) -> int:
             continue
         for s in seeds:
             folder = run_dir(runs, v, s)
-            if (folder / PROBE).exists() or not (folder / METRICS).exists():
-                continue
+            if not (folder / METRICS).exists() or "d_train_ess" in (read_probe(folder) or {}):
+                continue  # unfinished, or probed already (a probe from before d_train_ess is redone)
             if not any((folder / sub).is_dir() for sub in ("best", "checkpoints")):
                 continue  # a committed result whose checkpoints stayed on another machine
             write_json(folder / PROBE, probe_run(folder, data_root))

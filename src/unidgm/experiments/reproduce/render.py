@@ -197,6 +197,7 @@ MECHANISM_TERMS = {"iw_ess_fraction": "IW: effective sample size of the weights 
                    "aa_weight_real": "AA: D(x) on real examples", "aa_weight_fake": "AA: D(x) on generated examples",
                    "aa_label_agreement": "AA-SVAE: share of generated examples the classifier labels as requested",
                    "d_train": "D(x) of the selected model on its training images (RUN/probe.json)",
+                   "d_train_ess": "the same D(x) as weights (Eq. 17's, real examples): effective sample size / n",
                    "d_unlabelled": "D(x) of the selected model on its unlabelled training images (RUN/probe.json)",
                    "d_heldout": "D(x) of the selected model on held-out validation images (RUN/probe.json)"}
 
