@@ -164,6 +164,9 @@ def test_only_trains_the_comparisons_of_the_named_base_models_and_reports_them_a
                                                               report_only=False))
     with pytest.raises(ConfigError, match="base model"):
         Plan(SimpleNamespace(**{**vars(args), "only": "aa-vae"}))
+    from unidgm.experiments.reproduce.plan import _cost
+    cost = {v.name.split("-digits-")[0]: _cost(v) for v in plan.ordered()}
+    assert cost["aa-vae-ratio2"] == cost["aa-vae"] > cost["vae"]  # an ablation costs as its model (longest first)
     some = SimpleNamespace(**{**vars(args), "ablations": "ratio2"})  # --ablations ratio2: that row only
     assert {v.name.split("-digits-")[0] for v in Plan(some).ordered()} == {"vae", "aa-vae", "cvae", "aa-cvae",
                                                                            "aa-vae-ratio2", "aa-cvae-ratio2"}

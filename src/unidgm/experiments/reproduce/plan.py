@@ -13,6 +13,14 @@ FAMILY_COST_MS = {"vae": 18, "aa-vae": 30, "cvae": 18, "aa-cvae": 30, "svae": 10
                   "gan": 195, "iwgan": 195, "cgan": 210, "iw-cgan": 215}  # per step, 1 CPU thread, MNIST
 
 
+def _cost(v: Variant) -> float:
+    """A run's expected cost: its step cap × its model's time per step (an ablation, aa-vae-ratio2, costs as aa-vae)."""
+    key = v.name.split(f"-{v.data}-")[0]
+    while key not in FAMILY_COST_MS and "-" in key:
+        key = key.rsplit("-", 1)[0]
+    return FAMILY_COST_MS.get(key, 100) * v.steps
+
+
 def parse_steps(text: str | None, quick: bool) -> dict[str, int]:
     steps = dict(R.QUICK_STEPS if quick else R.DEFAULT_STEPS)
     if not text:
@@ -147,5 +155,4 @@ class Plan:
 
     def ordered(self) -> list[Variant]:
         """The variants to train, most expensive first (longest-job-first keeps parallel workers busy to the end)."""
-        cost = lambda v: FAMILY_COST_MS.get(v.name.split(f"-{v.data}-")[0], 100) * v.steps  # noqa: E731
-        return sorted((v for v in self.variants.values() if v.name in self.to_train), key=cost, reverse=True)
+        return sorted((v for v in self.variants.values() if v.name in self.to_train), key=_cost, reverse=True)
