@@ -213,6 +213,8 @@ def mechanism(runs, variant, seeds) -> dict[str, float]:
         last = max((r["step"] for r in rows), default=0)
         probe = read_probe(folder) or {}
         for term in MECHANISM_TERMS:
+            if term == "d_train_ess" and "aa" not in variant.techniques:
+                continue  # a GAN's D(x) on real images weighs nothing
             vals = [v for r in rows if r["step"] >= last / 2 for k, v in r.items() if k.rsplit("/", 1)[-1] == term]
             if term in probe:
                 vals = [probe[term]]
