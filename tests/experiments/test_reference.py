@@ -86,3 +86,12 @@ def test_the_report_names_each_cells_command_and_where_it_ended(tmp_path):
     assert "`unidgm reproduce reference --only m2-600 --seed-list 2 --max-minutes 60 --threads 1" in md
     assert "| m2-600 | 2 | budget | 8000 | 8000 | val/ssl_accuracy 0.96 → 0.98 (+0.02) |" in md
     assert "0.9500 (one seed)" in md
+
+
+def test_the_budget_names_the_recipe_a_groups_overrides_amount_to():
+    from dataclasses import replace
+    assert R.recipe_label(R.GROUPS["vae-mnist"]) == "converged"
+    # the M2 rows are converged + the semi-supervised cadence: that recipe, by name
+    assert R.recipe_label(R.GROUPS["m2-600"]) == "semi-supervised"
+    odd = replace(R.GROUPS["vae-mnist"], overrides={"patience": 3})
+    assert R.recipe_label(odd) == "converged with patience 3"

@@ -187,7 +187,7 @@ def collect(results: Path) -> dict:
             rows.append({"name": r.name, "group": g.key, "metric": r.metric, "reference": r.reference,
                          "source": r.source, "higher_is_better": r.higher_is_better, "ours_values": vals,
                          "seeds": [c["seed"] for c in cells if c["metrics"].get(r.metric) is not None],
-                         "selection": "validation", "budget": _budget_text(cells),
+                         "selection": "validation", "budget": _budget_text(cells, recipe_label(g)),
                          "command": f"unidgm reproduce reference --only {g.key} --seeds 3",
                          "cells": [{"seed": c["seed"], "stopped": c.get("stopped"), "steps": c.get("steps"),
                                     "best_step": (c.get("best") or {}).get("step"),
@@ -204,7 +204,25 @@ def _span(values: list) -> str:
     return f"{values[0]}" if values[0] == values[-1] else f"{values[0]}–{values[-1]}"
 
 
-def _budget_text(cells: list[dict]) -> str:
+def recipe_label(group: Group) -> str:
+    """The recipe a group's settings amount to: its own name, or the named recipe its overrides reproduce (the M2
+    rows were written as converged + the semi-supervised cadence before that recipe had a name), else the name
+    followed by the overrides that change it."""
+    from ..recipes import RECIPES
+    from ..registry import MODELS
+    family = MODELS.get(group.model).family
+    base = RECIPES[group.recipe].overrides(family)
+    changed = {k: v for k, v in group.overrides.items() if k in base and base[k] != v}
+    if not changed:
+        return group.recipe
+    merged = {**base, **changed}
+    for name, r in RECIPES.items():
+        if r.overrides(family) == merged:
+            return name
+    return group.recipe + " with " + ", ".join(f"{k} {v}" for k, v in changed.items())
+
+
+def _budget_text(cells: list[dict], recipe: str) -> str:
     if not cells:
         return "not run yet"
     steps = sorted({c["steps"] for c in cells})
@@ -212,7 +230,7 @@ def _budget_text(cells: list[dict]) -> str:
     stops = sorted({c.get("stopped", "?") for c in cells})
     wall = sum(c.get("train_wall_s", 0) for c in cells) / len(cells) / 60
     to_best = [c["train_wall_to_best_s"] / 60 for c in cells if c.get("train_wall_to_best_s")]
-    return (f"recipe {cells[0]['budget']['recipe']}; steps {_span(steps)}"
+    return (f"recipe {recipe}; steps {_span(steps)}"
             + (f" ({_span(epochs)} epochs)" if epochs else "")
             + f"; stopped by {', '.join(stops)}; {wall:.0f} min/seed of training"
             + (f" (best checkpoint after {sum(to_best) / len(to_best):.0f} min)" if to_best else ""))
