@@ -237,7 +237,8 @@ def test_ablation_rows_change_one_setting_of_the_extended_model(tmp_path):
     assert {k for t, k in by if t == "table3"} >= {"aa-vae-warmup1000", "aa-cvae-normmean", "aa-svae-agree",
                                                    "aa-svae-labelled-d"}
     out = tmp_path / "res"  # the rows as the report lists them (their runs train like any other variant's)
-    assert main(["reproduce", "table3", "--quick", "--sizes", "1", "--seeds", "1", "--ablations", "--report-only",
+    # `--ablations table3`: the flag's optional value must not swallow the table
+    assert main(["reproduce", "--quick", "--sizes", "1", "--seeds", "1", "--ablations", "table3", "--report-only",
                  "--out", str(out), "--data-root", str(tmp_path / "none")]) == 0
     table = json.loads((out / "table3.json").read_text())
     abl = [r for r in table["rows"] if r.get("ablation")]
@@ -245,6 +246,7 @@ def test_ablation_rows_change_one_setting_of_the_extended_model(tmp_path):
                                  for r in abl)
     assert len({r["ext_run"] for r in table["rows"]}) == len(table["rows"])  # runs of their own
     assert "(ablation)" in (out / "table3.md").read_text()
+    assert main(["reproduce", "--ablations", "ratio2", "--out", str(out)]) == 2  # no table: a clear error
 
 
 def test_a_report_lists_only_the_invocations_that_trained_its_runs(tmp_path):

@@ -8,6 +8,7 @@ import shlex
 import time
 from pathlib import Path
 
+from ...errors import ConfigError
 from .. import recipes as R
 from ..sweep import run_sweep
 from .plan import Plan
@@ -15,11 +16,15 @@ from .probe import probe_missing
 from .render import write_report
 
 
+TABLES = ("table2", "table3", "all", "reference")
+
+
 def add_parser(sub):
     p = sub.add_parser("reproduce", help="reproduce the paper's tables (table2, table3, all) next to its numbers",
                        description="Trains base and extended models with equal budgets over several seeds and "
                                    "writes a Markdown report with the paper's numbers, ours, gains and verdicts.")
-    p.add_argument("table", choices=["table2", "table3", "all", "reference"],
+    # optional to argparse only so that `--ablations table3` (the flag's value is optional) still finds its table
+    p.add_argument("table", nargs="?", choices=TABLES,
                    help="reference: the reproducibility table (standard models to convergence vs published figures)")
     p.add_argument("--only", default=None, help="reference: comma-separated groups (default: all); table2/table3: "
                                                 "train only the comparisons of these base models (e.g. vae,cvae; "
@@ -63,6 +68,11 @@ def add_parser(sub):
 
 def cmd_reproduce(args) -> int:
     import torch
+    if args.table is None and args.ablations in TABLES:  # `--ablations table3`: the table, and every ablation
+        args.table, args.ablations = args.ablations, "all"
+    if args.table is None:
+        raise ConfigError(f"unidgm reproduce needs a table: one of {', '.join(TABLES)} "
+                          "(e.g. unidgm reproduce table3 --ablations)")
     if args.table == "reference":
         from ..reference import cmd_reference
         return cmd_reference(args, Path(args.out or "benchmarks/results"), args.data_root)
