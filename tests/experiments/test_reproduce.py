@@ -9,6 +9,7 @@ from unidgm.cli import main
 from unidgm.errors import ConfigError
 from unidgm.experiments import recipes as R
 from unidgm.experiments.reproduce.plan import parse_steps
+from unidgm.experiments.reproduce.probe import PROBE_VERSION, probe_version
 from unidgm.experiments.reproduce.verdicts import verdict
 
 
@@ -71,6 +72,7 @@ def test_quick_table3_smoke_run_on_digits(tmp_path, capsys):
     probe = json.loads((out / "runs" / "aa-vae-digits-1pct-8steps-val-quick" / "seed-0" / "probe.json").read_text())
     assert 0 < probe["d_train"] < 1 and 0 < probe["d_heldout"] < 1 and probe["checkpoint"]["kind"] == "best"
     assert 0 < probe["d_train_ess"] <= 1  # D(x) as Eq. 17's weights of the training images: Kish's ESS / n
+    assert probe_version(probe) == PROBE_VERSION and probe_version({"d_train": 0.5}) == 1 and probe_version(None) == 0
     assert not (out / "runs" / "vae-digits-1pct-8steps-val-quick" / "seed-0" / "probe.json").exists()  # no D
     table = json.loads((out / "table3.json").read_text())
     rows = {r["base"]: r for r in table["rows"]}
@@ -97,12 +99,14 @@ def test_quick_table3_smoke_run_on_digits(tmp_path, capsys):
     # a second invocation skips every finished run and only rebuilds the report; a probe written before the
     # weights' ESS was measured is redone (its run's checkpoints are here)
     old_probe = out / "runs" / "aa-vae-digits-1pct-8steps-val-quick" / "seed-1" / "probe.json"
-    old_probe.write_text(json.dumps({k: v for k, v in json.loads(old_probe.read_text()).items() if k != "d_train_ess"}))
+    old_probe.write_text(json.dumps({k: v for k, v in json.loads(old_probe.read_text()).items()
+                                     if k not in ("d_train_ess", "version")}))
     assert main(["reproduce", "table3", "--quick", "--sizes", "1", "--seeds", "2", "--out", str(out),
                  "--data-root", str(tmp_path / "no-mnist-here")]) == 0
     printed = capsys.readouterr().out
     assert "12 of 12 runs already finished" in printed and "probed the discriminators of 1 finished run" in printed
-    assert "d_train_ess" in json.loads(old_probe.read_text())
+    redone = json.loads(old_probe.read_text())
+    assert "d_train_ess" in redone and redone["version"] == PROBE_VERSION
 
 
 def test_table2_reports_svhn_as_skipped_without_its_files(tmp_path):

@@ -22,6 +22,9 @@ from ..sweep import METRICS, Variant, run_dir
 
 PROBE = "probe.json"
 N_PROBE = 2000
+# what a probe measures; raise it when the probe grows, and older probes are redone where checkpoints remain
+# (version 2 added d_train_ess; probes written before the field existed are told apart by that key)
+PROBE_VERSION = 2
 
 
 def wants_probe(variant: Variant) -> bool:
@@ -59,7 +62,7 @@ def probe_run(folder, data_root=None, n: int = N_PROBE) -> dict:
     x_val, _ = test_inputs(model, data.val.x[:n], seed=1)
     val_labels = None if data.val.y is None else data.val.y[:n]  # unlabelled images: only a cgan needs labels
     w = torch.cat(drawn["x"])
-    out = {"d_train": float(w.mean()), "d_heldout": float(d_of(x_val, val_labels).mean()),
+    out = {"version": PROBE_VERSION, "d_train": float(w.mean()), "d_heldout": float(d_of(x_val, val_labels).mean()),
            "d_train_ess": float(iw_ess_fraction(w)), "n": min(n, len(data.val)),
            "checkpoint": {k: model.checkpoint[k] for k in ("kind", "step")},
            "what": "mean D(x) = q_φ(y=1|x) of the selected model on training images drawn by the run's own data "
@@ -80,8 +83,8 @@ def probe_missing(variants, seeds, runs, data_root=None, log=print) -> int:
             continue
         for s in seeds:
             folder = run_dir(runs, v, s)
-            if not (folder / METRICS).exists() or "d_train_ess" in (read_probe(folder) or {}):
-                continue  # unfinished, or probed already (a probe from before d_train_ess is redone)
+            if not (folder / METRICS).exists() or probe_version(read_probe(folder)) >= PROBE_VERSION:
+                continue  # unfinished, or probed already by this version of the probe
             if not any((folder / sub).is_dir() for sub in ("best", "checkpoints")):
                 continue  # a committed result whose checkpoints stayed on another machine
             write_json(folder / PROBE, probe_run(folder, data_root))
@@ -89,6 +92,13 @@ def probe_missing(variants, seeds, runs, data_root=None, log=print) -> int:
     if done:
         log(f"probed the discriminators of {done} finished run(s) (RUN/{PROBE})")
     return done
+
+
+def probe_version(probe: dict | None) -> int:
+    """The version of a written probe (0: none)."""
+    if not probe:
+        return 0
+    return probe.get("version", 2 if "d_train_ess" in probe else 1)
 
 
 def read_probe(folder: Path) -> dict | None:
