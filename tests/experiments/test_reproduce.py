@@ -41,10 +41,14 @@ def test_sizes_are_class_balanced_counts():
 
 
 def test_steps_option():
-    assert parse_steps("300", False) == {"vae": 300, "svae": 300, "gan": 300}
-    assert parse_steps("svae=7", True) == {**R.QUICK_STEPS, "svae": 7}
+    every = {"vae": 300, "svae": 300, "gan": 300}
+    assert parse_steps("300", False) == (every, every)
+    assert parse_steps("svae=7", True) == (R.QUICK_STEPS, {"svae": 7})  # named budgets win over a recipe's
+    assert parse_steps("svae@1=7,svae:ablations=9", False)[1] == {"svae@1": 7, "svae:ablations": 9}
     with pytest.raises(ConfigError, match="families"):
         parse_steps("vea=3", False)
+    with pytest.raises(ConfigError, match="only 'ablations'"):
+        parse_steps("svae:ablation=3", False)
 
 
 def test_verdict_rule():
@@ -178,6 +182,32 @@ def test_only_trains_the_comparisons_of_the_named_base_models_and_reports_them_a
                                         report_only=True)).endswith("--ablations ratio2 --report-only")
     with pytest.raises(ConfigError, match="unknown ratio3.*warmup1000,normmean,ratio2"):
         Plan(SimpleNamespace(**{**vars(args), "ablations": "ratio3"}))
+
+
+def test_ablation_rows_can_keep_a_budget_of_their_own():
+    """``--recipe svae=semi-supervised,svae:ablations=none --steps svae=15000,svae:ablations=5000``: the main rows
+    train longer under the recipe while the ablation rows (base and extended model alike) keep the budget they
+    were run at, so a longer main budget does not orphan the committed ablation runs."""
+    from types import SimpleNamespace
+    from unidgm.experiments.reproduce.plan import Plan
+    assert R.parse_training("svae=semi-supervised,svae:ablations=none") == {"svae": "semi-supervised",
+                                                                            "svae:ablations": None}
+    assert R.training_for({"vae": "converged", "vae@1:ablations": "small-data"}, "vae", 0.01, ablation=True) == \
+        "small-data"
+    assert R.training_for({"vae": "converged", "vae@1:ablations": "small-data"}, "vae", 0.01) == "converged"
+    args = SimpleNamespace(quick=False, select="validation", seeds=1, data_root=None, curve_points=None,
+                           data="digits", sizes="1", gan_sizes="100", table="table3", only=None, ablations="agree",
+                           recipe="svae=semi-supervised,svae:ablations=none", steps="svae=15000,svae:ablations=5000")
+    plan = Plan(args)
+    svae = [c for c in plan.comparisons if c.base.key == "svae"]
+    main_row, ablation_row = (next(c for c in svae if (c.ablation is None) == want) for want in (True, False))
+    assert [v.name.split("-digits-")[1] for v in plan.pair(main_row)] == ["1pct-15000steps-semi-supervised-val"] * 2
+    assert [v.name.split("-digits-")[1] for v in plan.pair(ablation_row)] == ["1pct-5000steps-val"] * 2
+    assert "recipe" not in plan.pair(ablation_row)[1].overrides
+    # without the :ablations keys the ablation rows follow the main budget, as before
+    plain = Plan(SimpleNamespace(**{**vars(args), "recipe": "svae=semi-supervised", "steps": "svae=15000"}))
+    row = next(c for c in plain.comparisons if c.base.key == "svae" and c.ablation)
+    assert plain.pair(row)[1].name.endswith("-15000steps-semi-supervised-val")
 
 
 def test_a_recipe_can_be_given_per_training_data_size():

@@ -210,11 +210,31 @@ def ablations(comps: list[Comparison], names: str = "all") -> list[Comparison]:
     return out
 
 
-def parse_training(text: str | None) -> dict[str, str]:
+ABLATION_BUDGET = ":ablations"  # a key suffix of --steps and --recipe: the budget of the ablation rows only
+
+
+def budget_key(key: str, what: str, example: str) -> tuple[str, str]:
+    """Split a ``--steps``/``--recipe`` key ``family[@PCT][:ablations]`` into (family, normalised key)."""
+    from ..errors import ConfigError
+    key = key.strip()
+    body, colon, scope = key.partition(":")
+    if colon and f":{scope.strip()}" != ABLATION_BUDGET:
+        raise ConfigError(f"{what}: {key!r}: after ':' only 'ablations' (the ablation rows' own budget, e.g. "
+                          f"{example})")
+    fam, at, pct = (part.strip() for part in body.partition("@"))
+    if fam not in FAMILIES:
+        raise ConfigError(f"{what}: unknown family {fam!r}; families: {', '.join(FAMILIES)}")
+    if at and not (pct.isdigit() and int(pct) > 0):
+        raise ConfigError(f"{what}: {key!r}: after @ give a training-data percentage, e.g. vae@1=...")
+    return fam, (f"{fam}@{int(pct)}" if at else fam) + (ABLATION_BUDGET if colon else "")
+
+
+def parse_training(text: str | None) -> dict[str, str | None]:
     """``--recipe``: one training recipe for every family, or ``family=NAME`` pairs (vae=small-data,gan=converged),
     a pair with ``@PCT`` for one training-data percentage only (``vae@1=small-data,vae=converged``: the small-data
-    recipe at 1%, converged at every other size); families left out train as before (fixed steps, validated 20
-    times). Keys: ``family`` or ``family@PCT``."""
+    recipe at 1%, converged at every other size), and with ``:ablations`` for the ablation rows only
+    (``svae:ablations=none``: those rows train as before while the main rows use the family's recipe); families
+    left out, and ``none``, train as before (fixed steps, validated 20 times). Keys: ``family[@PCT][:ablations]``."""
     from ..errors import ConfigError
     from ..recipes import RECIPE_NAMES
     if not text:
@@ -222,23 +242,29 @@ def parse_training(text: str | None) -> dict[str, str]:
     pairs = [item.partition("=") for item in text.split(",")] if "=" in text else [(f, "=", text) for f in FAMILIES]
     out = {}
     for key, _, name in pairs:
-        fam, at, pct = (part.strip() for part in key.partition("@"))
+        _, key = budget_key(key, "--recipe", "svae:ablations=none")
         name = name.strip()
-        if fam not in FAMILIES:
-            raise ConfigError(f"--recipe: unknown family {fam!r}; families: {', '.join(FAMILIES)}")
-        if at and not (pct.isdigit() and int(pct) > 0):
-            raise ConfigError(f"--recipe: {key.strip()!r}: after @ give a training-data percentage, e.g. vae@1=small-data")
-        if name not in RECIPE_NAMES:
-            raise ConfigError(f"--recipe: unknown recipe {name!r}; recipes: {', '.join(RECIPE_NAMES)}")
-        out[f"{fam}@{int(pct)}" if at else fam] = name
+        if name not in RECIPE_NAMES + ("none",):
+            raise ConfigError(f"--recipe: unknown recipe {name!r}; recipes: {', '.join(RECIPE_NAMES)}, none")
+        out[key] = None if name == "none" else name
     return out
 
 
-def training_for(training: dict[str, str], family: str, size: float | None) -> str | None:
-    """The recipe ``parse_training``'s result names for ``family`` at training fraction ``size`` (None: all data):
-    the size's own entry, else the family's."""
+def budget_for(spec: dict, family: str, size: float | None, ablation: bool = False):
+    """The entry of a parsed ``--recipe``/``--steps`` spec for ``family`` at training fraction ``size`` (None: all
+    data), most specific first: an ablation row's own (``family@PCT:ablations``, ``family:ablations``), then the
+    size's (``family@PCT``), then the family's. Returns (found, value)."""
     pct = 100 if size is None else round(size * 100)
-    return training.get(f"{family}@{pct}", training.get(family))
+    keys = [f"{family}@{pct}{ABLATION_BUDGET}", f"{family}{ABLATION_BUDGET}"] * ablation + [f"{family}@{pct}", family]
+    for k in keys:
+        if k in spec:
+            return True, spec[k]
+    return False, None
+
+
+def training_for(training: dict, family: str, size: float | None, ablation: bool = False) -> str | None:
+    """The recipe ``parse_training``'s result names for ``family`` at training fraction ``size`` (``budget_for``)."""
+    return budget_for(training, family, size, ablation)[1]
 
 
 def recipe_steps(training: str, model: str) -> int | None:

@@ -37,13 +37,16 @@ def add_parser(sub):
     p.add_argument("--gan-sizes", default="100", help="training-data percentages for Table 2 left/middle "
                                                       "(the paper: 100; e.g. 1,100 adds a 1%% row)")
     p.add_argument("--steps", default=None, help="training steps: N for every model, or family=N pairs "
-                                                 "(vae=3000,svae=2000,gan=1000; families vae, svae, gan)")
+                                                 "(vae=3000,svae=2000,gan=1000; families vae, svae, gan), with @PCT for one "
+                                                 "training-data size and :ablations for the ablation rows only "
+                                                 "(svae=15000,svae:ablations=5000)")
     p.add_argument("--recipe", default=None, help="training recipe for base and extended models alike (unidgm "
                                                   "explain MODEL lists them): NAME, or family=NAME pairs such as "
                                                   "vae=small-data,svae=converged, with @PCT for one training-data "
-                                                  "size (vae@1=small-data,vae=converged); its schedule, validation "
-                                                  "and early stopping, its step budget unless --steps names the "
-                                                  "family")
+                                                  "size (vae@1=small-data,vae=converged) and :ablations for the "
+                                                  "ablation rows only (svae:ablations=none: as without a recipe); its "
+                                                  "schedule, validation and early stopping, its step budget unless "
+                                                  "--steps names one")
     p.add_argument("--ablations", nargs="?", const="all", default=None, metavar="NAMES",
                    help="add the ablation rows: AA's warm-up, weight normalisation and generated samples per real "
                         "one; IW's tempered weights and group size; for the AA-SVAE, only samples its classifier "

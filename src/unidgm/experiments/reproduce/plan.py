@@ -21,18 +21,21 @@ def _cost(v: Variant) -> float:
     return FAMILY_COST_MS.get(key, 100) * v.steps
 
 
-def parse_steps(text: str | None, quick: bool) -> dict[str, int]:
+def parse_steps(text: str | None, quick: bool) -> tuple[dict[str, int], dict[str, int]]:
+    """(every family's step budget, the budgets ``--steps`` names explicitly: ``family[@PCT][:ablations]=N`` keys,
+    which win over a recipe's own budget)."""
     steps = dict(R.QUICK_STEPS if quick else R.DEFAULT_STEPS)
     if not text:
-        return steps
+        return steps, {}
     if "=" not in text:
-        return {f: _positive(text, "--steps") for f in R.FAMILIES}
+        n = _positive(text, "--steps")
+        return {f: n for f in R.FAMILIES}, {f: n for f in R.FAMILIES}
+    explicit = {}
     for item in text.split(","):
-        fam, _, n = item.partition("=")
-        if fam.strip() not in R.FAMILIES:
-            raise ConfigError(f"--steps: unknown family {fam!r}; families: {', '.join(R.FAMILIES)}")
-        steps[fam.strip()] = _positive(n, "--steps")
-    return steps
+        key, _, n = item.partition("=")
+        _, key = R.budget_key(key, "--steps", "svae:ablations=5000")
+        explicit[key] = _positive(n, "--steps")
+    return steps, explicit
 
 
 def _positive(text, what) -> int:
@@ -71,11 +74,9 @@ class Plan:
         self.seeds = list(range(args.seeds if args.seeds is not None else (2 if args.quick else 5)))
         if not self.seeds:
             raise ConfigError("--seeds must be >= 1")
-        self.steps = parse_steps(args.steps, args.quick)
+        # the budgets --steps names (a bare number names every family) win over a recipe's
+        self.steps, self.explicit_steps = parse_steps(args.steps, args.quick)
         self.training = R.parse_training(getattr(args, "recipe", None))
-        # the families --steps names (a bare number names them all): their budget wins over a recipe's
-        self.explicit_steps = set() if not args.steps else (
-            set(R.FAMILIES) if "=" not in args.steps else {i.partition("=")[0].strip() for i in args.steps.split(",")})
         if self.training and self.select != "validation":
             raise ConfigError("--recipe trains with validation and early stopping, and its result is the best "
                               "validated model: drop --select last, or drop --recipe")
@@ -137,9 +138,11 @@ class Plan:
     def variant(self, recipe: R.Recipe, c: R.Comparison) -> Variant:
         data = self.dataset(c)
         n = R.size_to_n(c.size, self.n_total(data))
-        steps, batch = self.steps[recipe.family], R.BATCH[recipe.family]
-        training = R.training_for(self.training, recipe.family, c.size)
-        if training and recipe.family not in self.explicit_steps and not self.quick:  # its budget, unless --steps
+        ablation = c.ablation is not None  # an ablation row may have a budget of its own (key family:ablations)
+        named, steps = R.budget_for(self.explicit_steps, recipe.family, c.size, ablation)
+        steps, batch = steps if named else self.steps[recipe.family], R.BATCH[recipe.family]
+        training = R.training_for(self.training, recipe.family, c.size, ablation)
+        if training and not named and not self.quick:  # its budget, unless --steps names one
             steps = R.recipe_steps(training, recipe.model) or steps
         if n is not None:
             batch = min(batch, n)
