@@ -182,6 +182,14 @@ def test_only_trains_the_comparisons_of_the_named_base_models_and_reports_them_a
                                         report_only=True)).endswith("--ablations ratio2 --report-only")
     with pytest.raises(ConfigError, match="unknown ratio3.*warmup1000,normmean,ratio2"):
         Plan(SimpleNamespace(**{**vars(args), "ablations": "ratio3"}))
+    # --seed-list: a lane trains some seeds, the report covers --seeds
+    lane = SimpleNamespace(**{**vars(args), "seeds": 3, "seed_list": "2"})
+    assert Plan(lane).train_seeds == [2] and Plan(lane).seeds == [0, 1, 2] and Plan(args).train_seeds == [0]
+    assert "--seed-list 2" in command_line(SimpleNamespace(**vars(lane), out="o", runs=None, jobs=1, threads=None,
+                                                            report_only=False))
+    for bad, why in (("3", "outside the report's seeds"), ("x", "not an integer")):
+        with pytest.raises(ConfigError, match=why):
+            Plan(SimpleNamespace(**{**vars(lane), "seed_list": bad}))
 
 
 def test_ablation_rows_can_keep_a_budget_of_their_own():

@@ -296,8 +296,8 @@ def cmd_reference(args, results: Path, data_root) -> int:
     bad = [g for g in only if g not in GROUPS]
     if bad:
         raise ConfigError(f"--only: unknown group(s) {bad}; groups: {', '.join(GROUPS)}")
-    seeds = [int(s) for s in str(args.seed_list).split(",")] if getattr(args, "seed_list", None) else \
-        range(args.seeds or 3)
+    from .reproduce.plan import parse_seed_list
+    seeds = parse_seed_list(getattr(args, "seed_list", None)) or range(args.seeds or 3)
     runs = Path(args.runs) if args.runs else Path("runs") / "reference"
     if not args.report_only:
         for key in only:

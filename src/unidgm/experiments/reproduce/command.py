@@ -31,7 +31,8 @@ def add_parser(sub):
                                                 "their ablation rows too), while the report still covers the whole "
                                                 "table")
     p.add_argument("--max-minutes", type=float, default=None, help="reference: wall-clock budget per training run")
-    p.add_argument("--seed-list", default=None, help="reference: these seeds only, e.g. 2 or 0,1 (for parallel lanes)")
+    p.add_argument("--seed-list", default=None, help="train these seeds only, e.g. 2 or 0,1 (for parallel lanes; "
+                                                     "tables: the report still covers --seeds)")
     p.add_argument("--seeds", type=int, default=None, help="seeds per model (paper: 5; default 5, --quick: 2)")
     p.add_argument("--sizes", default="1,10,100", help="training-data percentages for Table 3 / Table 2 right")
     p.add_argument("--gan-sizes", default="100", help="training-data percentages for Table 2 left/middle "
@@ -100,11 +101,11 @@ def cmd_reproduce(args) -> int:
         for v in variants:
             caps.setdefault(v.overrides.get("recipe", "no recipe"), set()).add(v.steps)
         budgets = ", ".join(f"{'/'.join(map(str, sorted(s)))} steps ({r})" for r, s in sorted(caps.items()))
-        print(f"reproduce {args.table}: {len(variants)} models x {len(plan.seeds)} seeds on {plan.main}, at most "
+        print(f"reproduce {args.table}: {len(variants)} models x {len(plan.train_seeds)} seeds on {plan.main}, at most "
               f"{budgets}, {jobs} job(s) x {threads} thread(s); runs in {runs}")
         if any(v.model in ("gan", "cgan") for v in variants):
             _warm_classifier(plan)  # trained once here, not by every worker at the same time
-        run_sweep(variants, plan.seeds, runs, plan.data_root, jobs=jobs, threads=threads)
+        run_sweep(variants, plan.train_seeds, runs, plan.data_root, jobs=jobs, threads=threads)
     wall = time.time() - t0
     if not args.report_only:  # a report-only pass changes no result: not an invocation of record
         _log_invocation(out, command, wall, args, plan, _cpu_seconds() - cpu0, runs)
@@ -121,7 +122,8 @@ def command_line(args) -> str:
     """The invocation as an explicit ``unidgm reproduce`` command (every option spelled out)."""
     parts = ["unidgm", "reproduce", args.table, "--seeds", str(args.seeds) if args.seeds is not None else None,
              "--sizes", args.sizes, "--gan-sizes", args.gan_sizes, "--steps", args.steps,
-             "--recipe", getattr(args, "recipe", None), "--only", getattr(args, "only", None), "--data", args.data,
+             "--recipe", getattr(args, "recipe", None), "--only", getattr(args, "only", None),
+             "--seed-list", getattr(args, "seed_list", None), "--data", args.data,
              "--out", args.out, "--runs", args.runs, "--jobs", str(args.jobs), "--threads",
              None if args.threads is None else str(args.threads), "--curve-points",
              None if args.curve_points is None else str(args.curve_points), "--data-root", args.data_root]
@@ -157,7 +159,7 @@ def _log_invocation(out: Path, command: str, wall: float, args, plan: Plan, cpu:
     entry = {"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "wall_s": round(wall, 1),
              "cpu_s": round(cpu, 1),
              "report_only": bool(args.report_only), "quick": plan.quick, "steps": plan.steps,
-             "seeds": plan.seeds, "data": plan.main, "data_root": str(plan.data_root) if plan.data_root else None,
+             "seeds": plan.train_seeds, "data": plan.main, "data_root": str(plan.data_root) if plan.data_root else None,
              "jobs": args.jobs, "threads": args.threads, "runs": str(runs)}
     with open(out / "invocations.jsonl", "a") as f:
         f.write(json.dumps(entry) + "\n")

@@ -38,6 +38,21 @@ def parse_steps(text: str | None, quick: bool) -> tuple[dict[str, int], dict[str
     return steps, explicit
 
 
+def parse_seed_list(text: str | None) -> list[int] | None:
+    """``--seed-list 2`` or ``0,1``: the seeds one invocation trains (lanes split a table by seed); None: all."""
+    if not text:
+        return None
+    seeds = []
+    for item in str(text).split(","):
+        try:
+            seeds.append(int(item))
+        except ValueError:
+            raise ConfigError(f"--seed-list: {item.strip()!r} is not an integer (e.g. --seed-list 2 or 0,1)") from None
+    if min(seeds) < 0:
+        raise ConfigError(f"--seed-list: seeds are >= 0, not {min(seeds)}")
+    return sorted(set(seeds))
+
+
 def _positive(text, what) -> int:
     try:
         v = int(text)
@@ -74,6 +89,12 @@ class Plan:
         self.seeds = list(range(args.seeds if args.seeds is not None else (2 if args.quick else 5)))
         if not self.seeds:
             raise ConfigError("--seeds must be >= 1")
+        # --seed-list: the seeds this invocation trains; the report still covers --seeds (a table split into lanes)
+        chosen = parse_seed_list(getattr(args, "seed_list", None))
+        if chosen is not None and set(chosen) - set(self.seeds):
+            raise ConfigError(f"--seed-list: {sorted(set(chosen) - set(self.seeds))} outside the report's seeds "
+                              f"{self.seeds} (--seeds {len(self.seeds)}): raise --seeds")
+        self.train_seeds = self.seeds if chosen is None else chosen
         # the budgets --steps names (a bare number names every family) win over a recipe's
         self.steps, self.explicit_steps = parse_steps(args.steps, args.quick)
         self.training = R.parse_training(getattr(args, "recipe", None))
