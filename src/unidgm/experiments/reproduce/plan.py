@@ -9,7 +9,7 @@ from ...errors import ConfigError
 from .. import recipes as R
 from ..sweep import Variant
 
-FAMILY_COST_MS = {"vae": 18, "aa-vae": 30, "cvae": 18, "aa-cvae": 30, "svae": 105, "aa-svae": 127,
+FAMILY_COST_MS = {"vae": 18, "aa-vae": 30, "cvae": 18, "aa-cvae": 30, "svae": 170, "aa-svae": 215,
                   "gan": 195, "iwgan": 195, "cgan": 210, "iw-cgan": 215}  # per step, 1 CPU thread, MNIST
 
 
