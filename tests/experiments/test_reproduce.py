@@ -43,7 +43,7 @@ def test_sizes_are_class_balanced_counts():
 def test_steps_option():
     every = {"vae": 300, "svae": 300, "gan": 300}
     assert parse_steps("300", False) == (every, every)
-    assert parse_steps("svae=7", True) == (R.QUICK_STEPS, {"svae": 7})  # named budgets win over a recipe's
+    assert parse_steps("svae=7", True) == ({**R.QUICK_STEPS, "svae": 7}, {"svae": 7})  # named ones win over a recipe's
     assert parse_steps("svae@1=7,svae:ablations=9", False)[1] == {"svae@1": 7, "svae:ablations": 9}
     with pytest.raises(ConfigError, match="families"):
         parse_steps("vea=3", False)

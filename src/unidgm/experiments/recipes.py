@@ -213,8 +213,8 @@ def ablations(comps: list[Comparison], names: str = "all") -> list[Comparison]:
 ABLATION_BUDGET = ":ablations"  # a key suffix of --steps and --recipe: the budget of the ablation rows only
 
 
-def budget_key(key: str, what: str, example: str) -> tuple[str, str]:
-    """Split a ``--steps``/``--recipe`` key ``family[@PCT][:ablations]`` into (family, normalised key)."""
+def budget_key(key: str, what: str, example: str) -> str:
+    """A ``--steps``/``--recipe`` key ``family[@PCT][:ablations]``, checked and normalised (``vae@01`` → ``vae@1``)."""
     from ..errors import ConfigError
     key = key.strip()
     body, colon, scope = key.partition(":")
@@ -226,7 +226,7 @@ def budget_key(key: str, what: str, example: str) -> tuple[str, str]:
         raise ConfigError(f"{what}: unknown family {fam!r}; families: {', '.join(FAMILIES)}")
     if at and not (pct.isdigit() and int(pct) > 0):
         raise ConfigError(f"{what}: {key!r}: after @ give a training-data percentage, e.g. vae@1=...")
-    return fam, (f"{fam}@{int(pct)}" if at else fam) + (ABLATION_BUDGET if colon else "")
+    return (f"{fam}@{int(pct)}" if at else fam) + (ABLATION_BUDGET if colon else "")
 
 
 def parse_training(text: str | None) -> dict[str, str | None]:
@@ -242,7 +242,7 @@ def parse_training(text: str | None) -> dict[str, str | None]:
     pairs = [item.partition("=") for item in text.split(",")] if "=" in text else [(f, "=", text) for f in FAMILIES]
     out = {}
     for key, _, name in pairs:
-        _, key = budget_key(key, "--recipe", "svae:ablations=none")
+        key = budget_key(key, "--recipe", "svae:ablations=none")
         name = name.strip()
         if name not in RECIPE_NAMES + ("none",):
             raise ConfigError(f"--recipe: unknown recipe {name!r}; recipes: {', '.join(RECIPE_NAMES)}, none")

@@ -23,18 +23,16 @@ def _cost(v: Variant) -> float:
 
 def parse_steps(text: str | None, quick: bool) -> tuple[dict[str, int], dict[str, int]]:
     """(every family's step budget, the budgets ``--steps`` names explicitly: ``family[@PCT][:ablations]=N`` keys,
-    which win over a recipe's own budget)."""
+    which win over a recipe's own budget; a bare N names every family)."""
     steps = dict(R.QUICK_STEPS if quick else R.DEFAULT_STEPS)
     if not text:
         return steps, {}
     if "=" not in text:
-        n = _positive(text, "--steps")
-        return {f: n for f in R.FAMILIES}, {f: n for f in R.FAMILIES}
-    explicit = {}
-    for item in text.split(","):
-        key, _, n = item.partition("=")
-        _, key = R.budget_key(key, "--steps", "svae:ablations=5000")
-        explicit[key] = _positive(n, "--steps")
+        explicit = dict.fromkeys(R.FAMILIES, _positive(text, "--steps"))
+    else:
+        explicit = {R.budget_key(key, "--steps", "svae:ablations=5000"): _positive(n, "--steps")
+                    for key, _, n in (item.partition("=") for item in text.split(","))}
+    steps.update({k: n for k, n in explicit.items() if k in steps})  # a family's own budget, as reports list it
     return steps, explicit
 
 
