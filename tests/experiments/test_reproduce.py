@@ -303,6 +303,35 @@ def test_a_report_lists_only_the_invocations_that_trained_its_runs(tmp_path):
     assert invocations(out, Path("runs/old")) == rows[:1] and invocations(out) == rows
 
 
+def test_a_lane_that_reports_elsewhere_leaves_its_command_beside_its_runs(tmp_path, monkeypatch):
+    # a lane: `--out /tmp/lane --runs <the results' runs>`; the results' own report still lists it, and an
+    # interrupted invocation is logged with its time too (its runs resume with the same command)
+    from unidgm.experiments.reproduce import command as C
+    from unidgm.experiments.sweep import SweepInterrupted
+    results, lane = tmp_path / "results", tmp_path / "lane"
+    calls = []
+
+    def sweep(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise SweepInterrupted(15, 1, 0)
+    monkeypatch.setattr(C, "run_sweep", sweep)
+
+    def report(plan, runs, out, inv):
+        (out / "table3.md").write_text("## Results\n## Verdict rule\n")
+        return {"report": out / "reproduce.md"}
+    monkeypatch.setattr(C, "write_report", report)
+    monkeypatch.setattr(C, "probe_missing", lambda *a: None)
+    argv = ["reproduce", "table3", "--quick", "--seeds", "1", "--only", "vae", "--out", str(lane),
+            "--runs", str(results / "runs")]
+    assert main(argv) == 0
+    assert main(argv) == 143  # stopped by SIGTERM: the exit code of a process it ended
+    logged = C.invocations(results, results / "runs")
+    assert [r["command"].split("--out ")[1].split()[0] for r in logged] == [str(lane)] * 2
+    assert "interrupted" in logged[1]["note"] and not (results / "invocations.jsonl").exists()
+    assert C.invocations(lane, results / "runs") == logged  # read once, though both logs hold it
+
+
 def test_a_cell_short_of_its_seeds_says_so():
     from unidgm.experiments.reproduce.render import _fmt
     assert _fmt([], 2, 3) == "not run"

@@ -10,10 +10,12 @@ from pathlib import Path
 
 from ...errors import ConfigError
 from .. import recipes as R
-from ..sweep import run_sweep
+from ..sweep import SweepInterrupted, run_sweep
 from .plan import Plan
 from .probe import probe_missing
 from .render import write_report
+
+LOG = "invocations.jsonl"  # one JSON line per invocation that trained (results folder and runs folder)
 
 
 TABLES = ("table2", "table3", "all", "reference")
@@ -105,10 +107,14 @@ def cmd_reproduce(args) -> int:
               f"{budgets}, {jobs} job(s) x {threads} thread(s); runs in {runs}")
         if any(v.model in ("gan", "cgan") for v in variants):
             _warm_classifier(plan)  # trained once here, not by every worker at the same time
-        run_sweep(variants, plan.train_seeds, runs, plan.data_root, jobs=jobs, threads=threads)
-    wall = time.time() - t0
-    if not args.report_only:  # a report-only pass changes no result: not an invocation of record
-        _log_invocation(out, command, wall, args, plan, _cpu_seconds() - cpu0, runs)
+        try:
+            run_sweep(variants, plan.train_seeds, runs, plan.data_root, jobs=jobs, threads=threads)
+        except SweepInterrupted as e:  # its training time is part of the record too
+            _log_invocation(out, command, time.time() - t0, args, plan, _cpu_seconds() - cpu0, runs,
+                            interrupted=str(e))
+            raise
+        # a report-only pass changes no result: not an invocation of record
+        _log_invocation(out, command, time.time() - t0, args, plan, _cpu_seconds() - cpu0, runs)
     probe_missing(plan.variants.values(), plan.seeds, runs, plan.data_root)
     paths = write_report(plan, runs, out, invocations(out, runs))
     print(f"report: {paths['report']}")
@@ -155,24 +161,38 @@ def _cpu_seconds() -> float:
     return t.user + t.system + t.children_user + t.children_system
 
 
-def _log_invocation(out: Path, command: str, wall: float, args, plan: Plan, cpu: float, runs: Path) -> None:
+def _log_invocation(out: Path, command: str, wall: float, args, plan: Plan, cpu: float, runs: Path,
+                    interrupted: str | None = None) -> None:
+    """Appends the invocation to ``out``'s log and to the runs folder's own: a lane that writes its report
+    elsewhere (``--out /tmp/lane --runs benchmarks/results/runs``) still leaves its command beside its runs."""
     entry = {"command": command, "date": time.strftime("%Y-%m-%d %H:%M:%S %z"), "wall_s": round(wall, 1),
              "cpu_s": round(cpu, 1),
              "report_only": bool(args.report_only), "quick": plan.quick, "steps": plan.steps,
              "seeds": plan.train_seeds, "data": plan.main, "data_root": str(plan.data_root) if plan.data_root else None,
              "jobs": args.jobs, "threads": args.threads, "runs": str(runs)}
-    with open(out / "invocations.jsonl", "a") as f:
-        f.write(json.dumps(entry) + "\n")
+    if interrupted:
+        entry["note"] = f"interrupted: {interrupted}"
+    runs.mkdir(parents=True, exist_ok=True)
+    for log in dict.fromkeys([out / LOG, runs / LOG]):
+        with open(log, "a") as f:
+            f.write(json.dumps(entry) + "\n")
 
 
 def invocations(out: Path, runs: Path | None = None) -> list[dict]:
-    """The invocations of record in ``out``; with ``runs``, only those that trained into that runs folder (a
-    report lists the commands behind its own runs, not those of an earlier set of runs)."""
-    f = out / "invocations.jsonl"
-    rows = [json.loads(ln) for ln in f.read_text().splitlines() if ln.strip()] if f.exists() else []
+    """The invocations of record: ``out``'s log, and with ``runs`` only those that trained into that runs folder
+    (a report lists the commands behind its own runs, not those of an earlier set of runs), joined with the runs
+    folder's own log (every invocation that trained into it, wherever its report went), by date."""
+    rows = _read_log(out / LOG)
     if runs is None:
         return rows
-    return [r for r in rows if Path(r.get("runs") or _runs_of(r["command"], out)) == Path(runs)]
+    mine = [r for r in rows if Path(r.get("runs") or _runs_of(r["command"], out)) == Path(runs)]
+    seen = {(r["command"], r.get("date")) for r in mine}
+    mine += [r for r in _read_log(Path(runs) / LOG) if (r["command"], r.get("date")) not in seen]
+    return sorted(mine, key=lambda r: r.get("date") or "")
+
+
+def _read_log(f: Path) -> list[dict]:
+    return [json.loads(ln) for ln in f.read_text().splitlines() if ln.strip()] if f.exists() else []
 
 
 def _runs_of(command: str, out: Path) -> str:
