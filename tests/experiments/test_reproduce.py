@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from unidgm.cli import main
+from unidgm.cli import build_parser, main
 from unidgm.errors import ConfigError
 from unidgm.experiments import recipes as R
 from unidgm.experiments.reproduce.plan import parse_steps
@@ -172,8 +172,8 @@ def test_only_trains_the_comparisons_of_the_named_base_models_and_reports_them_a
                                                               report_only=False))
     with pytest.raises(ConfigError, match="base model"):
         Plan(SimpleNamespace(**{**vars(args), "only": "aa-vae"}))
-    from unidgm.experiments.reproduce.plan import _cost
-    cost = {v.name.split("-digits-")[0]: _cost(v) for v in plan.ordered()}
+    from unidgm.experiments.reproduce.plan import run_cost_ms
+    cost = {v.name.split("-digits-")[0]: run_cost_ms(v) for v in plan.ordered()}
     assert cost["aa-vae-ratio2"] == cost["aa-vae"] > cost["vae"]  # an ablation costs as its model (longest first)
     some = SimpleNamespace(**{**vars(args), "ablations": "ratio2"})  # --ablations ratio2: that row only
     assert {v.name.split("-digits-")[0] for v in Plan(some).ordered()} == {"vae", "aa-vae", "cvae", "aa-cvae",
@@ -338,3 +338,42 @@ def test_a_cell_short_of_its_seeds_says_so():
     assert _fmt([-121.17], 2, 3) == "-121.17 (1 of 3 seeds)"  # one seed: no "± 0.00"
     assert _fmt([1.0, 2.0], 2, 3).endswith("(2 of 3 seeds)") and "±" in _fmt([1.0, 2.0], 2, 3)
     assert "seeds" not in _fmt([1.0, 2.0, 3.0], 2, 3)
+
+
+
+def _fake_checkpoint(folder: Path, step: int) -> None:
+    from unidgm.train.checkpoint import STATE, TENSORS
+    ckpt = folder / "checkpoints" / f"ckpt-{step}"
+    ckpt.mkdir(parents=True)
+    (ckpt / STATE).write_text("{}")
+    (ckpt / TENSORS).write_bytes(b"")
+
+
+def test_a_dry_run_lists_what_is_left_to_train_and_writes_nothing(tmp_path, capsys):
+    from unidgm.experiments.reproduce.plan import Plan
+    from unidgm.experiments.sweep import METRICS, run_dir
+    out, runs = tmp_path / "res", tmp_path / "runs"
+    argv = ["reproduce", "table3", "--quick", "--data", "digits", "--sizes", "1", "--seeds", "2", "--only", "vae",
+            "--out", str(out), "--runs", str(runs), "--jobs", "2"]
+    plan = Plan(build_parser().parse_args(argv[:-6]))  # the same plan (--out/--runs/--jobs do not change it)
+    vae, aa = sorted(plan.ordered(), key=lambda v: v.name.startswith("aa-"))
+    run_dir(runs, vae, 0).mkdir(parents=True)
+    (run_dir(runs, vae, 0) / METRICS).write_text("{}")  # finished
+    _fake_checkpoint(run_dir(runs, aa, 1), 7)  # interrupted at step 7
+    assert main(argv + ["--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "3 run(s) to train" in text and "(1 finished, skipped)" in text and "--jobs 2" in text
+    assert f"{aa.name} seed 1: at most {aa.steps} steps, resumes from step 7" in text
+    assert f"\n  {vae.name} seed 0" not in text and not out.exists()  # nothing written, no run started
+    assert sorted(p.name for p in runs.rglob("*") if p.is_file()) == [METRICS, "state.json", "tensors.safetensors"]
+
+
+def test_a_reference_dry_run_lists_the_cells_left_and_trains_nothing(tmp_path, capsys):
+    runs = tmp_path / "runs"
+    _fake_checkpoint(runs / "dcgan-mnist" / "seed-1", 2500)
+    assert main(["reproduce", "reference", "--only", "dcgan-mnist", "--seeds", "2", "--max-minutes", "60",
+                 "--out", str(tmp_path / "res"), "--runs", str(runs), "--dry-run"]) == 0
+    text = capsys.readouterr().out
+    assert "2 cell(s) to train" in text and "dcgan-mnist seed 0: recipe converged, at most 60000 steps or 60 min" in text
+    assert "seed 1: recipe converged, at most 60000 steps or 60 min, resumes from step 2500" in text
+    assert not (tmp_path / "res").exists()

@@ -291,6 +291,16 @@ def write(results: Path) -> dict:
     return table
 
 
+def pending_budget(group: Group, run_dir: Path, max_minutes: float | None) -> str:
+    """A cell's budget as a dry run states it: the step cap, the wall-clock cap, where its checkpoint resumes."""
+    from ..train.checkpoint import checkpoint_step, latest_checkpoint
+    steps = group_settings(group).get("steps")
+    ckpt = latest_checkpoint(run_dir / "checkpoints")
+    return (f"recipe {group.recipe}, at most {steps} steps" + (f" or {max_minutes:g} min" if max_minutes else "")
+            + (f", resumes from step {checkpoint_step(ckpt)}" if ckpt else "") + f"; evaluates {', '.join(group.metrics)}"
+            + (f" (k = {group.k})" if "log_likelihood" in group.metrics else ""))
+
+
 def cmd_reference(args, results: Path, data_root) -> int:
     only = [g.strip() for g in (args.only or "").split(",") if g.strip()] or list(GROUPS)
     bad = [g for g in only if g not in GROUPS]
@@ -299,21 +309,29 @@ def cmd_reference(args, results: Path, data_root) -> int:
     from .reproduce.plan import parse_seed_list
     seeds = parse_seed_list(getattr(args, "seed_list", None)) or range(args.seeds or 3)
     runs = Path(args.runs) if args.runs else Path("runs") / "reference"
+    todo = []
+    for key in only:
+        for seed in seeds:
+            budget = {"recipe": GROUPS[key].recipe, "settings": group_settings(GROUPS[key]),
+                      "max_minutes": args.max_minutes}
+            path = cell_path(results, key, seed)
+            if path.exists() and cell_matches(path, budget):
+                print(f"{key} seed {seed}: committed ({path}), skipped")
+            else:
+                todo.append((key, seed))
+    if getattr(args, "dry_run", False):
+        print(f"{len(todo)} cell(s) to train in {runs}:")
+        for key, seed in todo:
+            print(f"  {key} seed {seed}: {pending_budget(GROUPS[key], runs / key / f'seed-{seed}', args.max_minutes)}")
+        return 0
     if not args.report_only:
-        for key in only:
-            for seed in seeds:
-                budget = {"recipe": GROUPS[key].recipe, "settings": group_settings(GROUPS[key]),
-                          "max_minutes": args.max_minutes}
-                path = cell_path(results, key, seed)
-                if path.exists() and cell_matches(path, budget):
-                    print(f"{key} seed {seed}: committed ({path}), skipped")
-                    continue
-                print(f"{key} seed {seed}: training (recipe {GROUPS[key].recipe}) ...", flush=True)
-                cell = run_cell(GROUPS[key], seed, runs, results, data_root, max_minutes=args.max_minutes,
-                                threads=args.threads or 1)
-                print(f"{key} seed {seed}: {cell['metrics']} after {cell['steps']} steps ({cell['stopped']})",
-                      flush=True)
-                write(results)
+        for key, seed in todo:
+            print(f"{key} seed {seed}: training (recipe {GROUPS[key].recipe}) ...", flush=True)
+            cell = run_cell(GROUPS[key], seed, runs, results, data_root, max_minutes=args.max_minutes,
+                            threads=args.threads or 1)
+            print(f"{key} seed {seed}: {cell['metrics']} after {cell['steps']} steps ({cell['stopped']})",
+                  flush=True)
+            write(results)
     table = write(results)
     done = sum(len(r["ours_values"]) >= 3 for r in table["rows"])
     print(f"wrote {results / 'reference.md'}: {done}/{len(table['rows'])} rows with >= 3 seeds")

@@ -67,6 +67,9 @@ def add_parser(sub):
     p.add_argument("--threads", type=int, default=None, help="torch threads per run (default: cores / jobs)")
     p.add_argument("--curve-points", type=int, default=None, help="checkpoints evaluated along training (default 5)")
     p.add_argument("--report-only", action="store_true", help="only rebuild the report from finished runs")
+    p.add_argument("--dry-run", action="store_true",
+                   help="list the runs still to train (finished ones are skipped; an interrupted one resumes from "
+                        "its checkpoint) with their step caps and CPU time, then stop: trains and writes nothing")
     p.add_argument("--data-root", default=None, help="dataset folder, e.g. ../shared/data (default: $UNIDGM_DATA, "
                                                      "else ~/.cache/unidgm)")
     p.set_defaults(handler=cmd_reproduce)
@@ -87,8 +90,11 @@ def cmd_reproduce(args) -> int:
     plan = Plan(args)
     out = Path(args.out)
     runs = Path(args.runs) if args.runs else out / "runs"
-    out.mkdir(parents=True, exist_ok=True)
     jobs = max(1, args.jobs)
+    if getattr(args, "dry_run", False):
+        print(pending_runs(plan, runs, jobs))
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
     threads = args.threads or max(1, (os.cpu_count() or 1) // jobs)
     torch.set_num_threads(threads)
     command = command_line(args)
@@ -122,6 +128,30 @@ def cmd_reproduce(args) -> int:
         text = (out / f"{t}.md").read_text()
         print(text[text.index("## Results"):text.index("## Verdict rule")].rstrip())
     return 0
+
+
+def pending_runs(plan: Plan, runs: Path, jobs: int = 1) -> str:
+    """The runs an invocation would train, in its order: each run's step cap, the step its checkpoint resumes
+    from, and its CPU time at the measured cost per step (``FAMILY_COST_MS``: an upper bound, since early
+    stopping may end a run before its cap)."""
+    from ...train.checkpoint import checkpoint_step, latest_checkpoint
+    from ..sweep import is_done, run_dir
+    from .plan import run_cost_ms
+    lines, total, done = [], 0.0, 0
+    for v in plan.ordered():
+        for seed in plan.train_seeds:
+            if is_done(runs, v, seed):
+                done += 1
+                continue
+            ckpt = latest_checkpoint(run_dir(runs, v, seed) / "checkpoints")
+            start = checkpoint_step(ckpt) if ckpt else 0
+            minutes = run_cost_ms(v) * (v.steps - start) / v.steps / 60e3
+            total += minutes
+            lines.append(f"  {v.name} seed {seed}: at most {v.steps} steps"
+                         + (f", resumes from step {start}" if start else "") + f", ~{minutes:.0f} min")
+    head = (f"{len(lines)} run(s) to train in {runs} ({done} finished, skipped); at most ~{total / 60:.1f} CPU hours "
+            f"at one thread per run, ~{total / 60 / max(1, jobs):.1f} h wall with --jobs {jobs}")
+    return "\n".join([head, *lines])
 
 
 def command_line(args) -> str:

@@ -13,7 +13,7 @@ FAMILY_COST_MS = {"vae": 18, "aa-vae": 30, "cvae": 18, "aa-cvae": 30, "svae": 17
                   "gan": 195, "iwgan": 195, "cgan": 210, "iw-cgan": 215}  # per step, 1 CPU thread, MNIST
 
 
-def _cost(v: Variant) -> float:
+def run_cost_ms(v: Variant) -> float:
     """A run's expected cost: its step cap × its model's time per step (an ablation, aa-vae-ratio2, costs as aa-vae)."""
     key = v.name.split(f"-{v.data}-")[0]
     while key not in FAMILY_COST_MS and "-" in key:
@@ -177,4 +177,4 @@ class Plan:
 
     def ordered(self) -> list[Variant]:
         """The variants to train, most expensive first (longest-job-first keeps parallel workers busy to the end)."""
-        return sorted((v for v in self.variants.values() if v.name in self.to_train), key=_cost, reverse=True)
+        return sorted((v for v in self.variants.values() if v.name in self.to_train), key=run_cost_ms, reverse=True)
