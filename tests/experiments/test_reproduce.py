@@ -377,3 +377,21 @@ def test_a_reference_dry_run_lists_the_cells_left_and_trains_nothing(tmp_path, c
     assert "2 cell(s) to train" in text and "dcgan-mnist seed 0: recipe converged, at most 60000 steps or 60 min" in text
     assert "seed 1: recipe converged, at most 60000 steps or 60 min, resumes from step 2500" in text
     assert not (tmp_path / "res").exists()
+
+
+def test_the_mechanism_averages_finished_runs_only(tmp_path):
+    """A run still training would put the first half of its log in place of its second: it must not count."""
+    from unidgm.experiments.reproduce.render import mechanism
+    from unidgm.experiments.sweep import Variant, run_dir
+    variant = Variant("aa-vae-x", "vae", techniques=("aa",))
+    for seed, fake, finished in ((0, 0.2, True), (1, 0.9, False)):
+        folder = run_dir(tmp_path, variant, seed)
+        folder.mkdir(parents=True)
+        rows = [{"step": s, "theta_eta/aa_weight_fake": (0.0 if s <= 50 else fake)} for s in (50, 100, 150, 200)]
+        (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        if finished:
+            (folder / "metrics.json").write_text("{}")
+    # seed 0's second half (steps 100-200) only; seed 1 has no metrics.json yet
+    assert mechanism(tmp_path, variant, [0, 1]) == {"aa_weight_fake": pytest.approx(0.2)}
+    (run_dir(tmp_path, variant, 1) / "metrics.json").write_text("{}")
+    assert mechanism(tmp_path, variant, [0, 1])["aa_weight_fake"] == pytest.approx(0.55)

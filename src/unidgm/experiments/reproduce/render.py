@@ -11,7 +11,7 @@ from pathlib import Path
 from ...eval.table import format_over_seeds
 from ...report import machine, markdown_table, write_csv, write_json, write_text
 from .. import recipes as R
-from ..sweep import run_dir
+from ..sweep import is_done, run_dir
 from .plan import Plan
 from .probe import read_probe
 from .verdicts import VERDICT_RULE, compare
@@ -204,12 +204,15 @@ MECHANISM_TERMS = {"iw_ess_fraction": "IW: effective sample size of the weights 
 
 def mechanism(runs, variant, seeds) -> dict[str, float]:
     """The technique's logged terms (``MECHANISM_TERMS``) averaged over the second half of each run's training log
-    (metrics.jsonl), then over seeds: what the weights did while the model converged."""
+    (metrics.jsonl), then over seeds: what the weights did while the model converged. Finished runs only: the
+    first half of a run still training would stand in for its second."""
     from ...train.rundir import RunDir
     per_seed: dict[str, list[float]] = {}
     for seed in seeds:
+        if not is_done(runs, variant, seed):
+            continue
         folder = run_dir(runs, variant, seed)
-        rows = RunDir(folder).metrics() if folder.exists() else []
+        rows = RunDir(folder).metrics()
         last = max((r["step"] for r in rows), default=0)
         probe = read_probe(folder) or {}
         for term in MECHANISM_TERMS:
