@@ -368,6 +368,19 @@ def test_a_dry_run_lists_what_is_left_to_train_and_writes_nothing(tmp_path, caps
     assert sorted(p.name for p in runs.rglob("*") if p.is_file()) == [METRICS, "state.json", "tensors.safetensors"]
 
 
+def test_models_splits_one_pair_between_two_lanes(tmp_path, capsys):
+    base = ["reproduce", "table3", "--quick", "--data", "digits", "--sizes", "1", "--seeds", "2", "--only", "vae",
+            "--ablations", "warmup1000", "--runs", str(tmp_path / "runs"), "--dry-run"]
+    listed = {}
+    for models in ("vae", "aa-vae,aa-vae-warmup1000"):
+        assert main(base + ["--models", models]) == 0
+        listed[models] = {ln.split()[0] for ln in capsys.readouterr().out.splitlines() if ln.startswith("  ")}
+    assert {n.split("-digits")[0] for n in listed["vae"]} == {"vae"}
+    assert {n.split("-digits")[0] for n in listed["aa-vae,aa-vae-warmup1000"]} == {"aa-vae", "aa-vae-warmup1000"}
+    assert main(base + ["--models", "iwgan"]) == 2  # not a model of these comparisons
+    assert "--models: iwgan is not a model of these comparisons" in capsys.readouterr().err
+
+
 def test_a_reference_dry_run_lists_the_cells_left_and_trains_nothing(tmp_path, capsys):
     runs = tmp_path / "runs"
     _fake_checkpoint(runs / "dcgan-mnist" / "seed-1", 2500)

@@ -32,6 +32,9 @@ def add_parser(sub):
                                                 "train only the comparisons of these base models (e.g. vae,cvae; "
                                                 "their ablation rows too), while the report still covers the whole "
                                                 "table")
+    p.add_argument("--models", default=None, help="table2/table3: of the comparisons trained, only these models "
+                                                  "(e.g. iwgan, or aa-vae-warmup1000 for an ablation row's), so that "
+                                                  "two lanes can share one seed of a pair")
     p.add_argument("--max-minutes", type=float, default=None, help="reference: wall-clock budget per training run")
     p.add_argument("--seed-list", default=None, help="train these seeds only, e.g. 2 or 0,1 (for parallel lanes; "
                                                      "tables: the report still covers --seeds)")
@@ -159,6 +162,7 @@ def command_line(args) -> str:
     parts = ["unidgm", "reproduce", args.table, "--seeds", str(args.seeds) if args.seeds is not None else None,
              "--sizes", args.sizes, "--gan-sizes", args.gan_sizes, "--steps", args.steps,
              "--recipe", getattr(args, "recipe", None), "--only", getattr(args, "only", None),
+             "--models", getattr(args, "models", None),
              "--seed-list", getattr(args, "seed_list", None), "--data", args.data,
              "--out", args.out, "--runs", args.runs, "--jobs", str(args.jobs), "--threads",
              None if args.threads is None else str(args.threads), "--curve-points",

@@ -128,8 +128,13 @@ class Plan:
         if only - bases:
             raise ConfigError(f"--only: {', '.join(sorted(only - bases))} is not a base model of these comparisons; "
                               f"base models: {', '.join(sorted(bases))}")
+        models = {k.strip() for k in (getattr(args, "models", None) or "").split(",") if k.strip()}
+        keys = {r.key for c in comps for r in (c.base, c.ext)}
+        if models - keys:
+            raise ConfigError(f"--models: {', '.join(sorted(models - keys))} is not a model of these comparisons; "
+                              f"models: {', '.join(sorted(keys))}")
         self.comparisons, self.skipped, self.variants = [], [], {}
-        self.to_train: set[str] = set()  # the variants this invocation trains (--only: those of its base models)
+        self.to_train: set[str] = set()  # the variants this invocation trains (--only: its base models'; --models)
         self._n_total: dict[str, int] = {}
         svhn = None
         for c in comps:
@@ -142,7 +147,7 @@ class Plan:
             for recipe in (c.base, c.ext):
                 v = self.variant(recipe, c)
                 self.variants.setdefault(v.name, v)
-                if not only or c.base.key in only:
+                if (not only or c.base.key in only) and (not models or recipe.key in models):
                     self.to_train.add(v.name)
 
     def dataset(self, c: R.Comparison) -> str:
