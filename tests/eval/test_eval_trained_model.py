@@ -58,3 +58,19 @@ def test_a_gaussian_decoders_samples_are_scored_in_the_datas_range(tmp_path, rec
     assert seen and min(lo for lo, _ in seen) >= 0 and max(hi for _, hi in seen) <= 1
     assert not [w for w in recwarn if "classifier expects images in [0, 1]" in str(w.message)]
     assert "samples clamped" in er.format_metrics(res)
+
+
+def test_a_generators_inception_score_comes_with_the_real_test_images_score(tmp_path, monkeypatch):
+    """The classifier's score of as many real test images is recorded beside a generator's: the ceiling its
+    score is read against (the DCGAN reference row shows both)."""
+    import unidgm.eval.run as er
+    from unidgm.eval.scores import classifier_logits, inception_score
+    torch.manual_seed(0)
+    clf = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 10))  # a fixed stand-in classifier
+    monkeypatch.setattr(er, "get_classifier", lambda *a, **k: (clf, 1.0))
+    run = api.train("gan", "digits", overrides={"steps": 2, "batch_size": 16}, out=tmp_path / "run", progress=False)
+    res = er.evaluate_run(run.path, ["inception_score"], n_samples=300, splits=2, progress=False)
+    real = get_dataset("digits", "test").x[:300]
+    expected = inception_score(classifier_logits(clf, real), splits=2, kind="logits")
+    assert res["inception_score"]["real_test"] == {"mean": expected[0], "std": expected[1], "n": len(real)}
+    assert res["inception_score"]["mean"] != expected[0]  # the generator's own samples, scored apart

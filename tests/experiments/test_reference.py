@@ -95,3 +95,18 @@ def test_the_budget_names_the_recipe_a_groups_overrides_amount_to():
     assert R.recipe_label(R.GROUPS["m2-600"]) == "semi-supervised"
     odd = replace(R.GROUPS["vae-mnist"], overrides={"patience": 3})
     assert R.recipe_label(odd) == "converged with patience 3"
+
+
+def test_the_dcgan_row_shows_the_real_test_images_score_beside_the_published_one(tmp_path):
+    folder = tmp_path / "reference" / "dcgan-mnist"
+    folder.mkdir(parents=True)
+    for s, (v, real) in enumerate([(8.1, 9.80), (8.3, 9.82)]):
+        (folder / f"seed-{s}.json").write_text(json.dumps({
+            "seed": s, "metrics": {"inception_score": v}, "steps": 20000, "stopped": "budget", "train_wall_s": 3000,
+            "evaluation": {"inception_score": {"mean": v, "std": 0.01, "real_test": {"mean": real, "std": 0.01}}},
+            "budget": {"recipe": "converged"}}))
+    row = {r["group"]: r for r in collect(tmp_path)["rows"]}["dcgan-mnist"]
+    assert row["real_test_values"] == [9.80, 9.82] and row["ours_values"] == [8.1, 8.3]
+    R.write(tmp_path)
+    line = next(ln for ln in (tmp_path / "reference.md").read_text().splitlines() if ln.startswith("| DCGAN"))
+    assert "8.34 (the paper, Table 2); real test images: 9.81" in line

@@ -184,8 +184,12 @@ def collect(results: Path) -> dict:
                 continue
         for r in g.rows:
             vals = [c["metrics"].get(r.metric) for c in cells if c["metrics"].get(r.metric) is not None]
+            # the classifier's score of the real test images (inception score): the ceiling beside the row
+            real = [c["evaluation"][r.metric]["real_test"]["mean"] for c in cells
+                    if "real_test" in (c.get("evaluation", {}).get(r.metric) or {})]
             rows.append({"name": r.name, "group": g.key, "metric": r.metric, "reference": r.reference,
                          "source": r.source, "higher_is_better": r.higher_is_better, "ours_values": vals,
+                         "real_test_values": real,
                          "seeds": [c["seed"] for c in cells if c["metrics"].get(r.metric) is not None],
                          "selection": "validation", "budget": _budget_text(cells, recipe_label(g)),
                          "command": f"unidgm reproduce reference --only {g.key} --seeds 3",
@@ -262,7 +266,10 @@ def render(table: dict) -> str:
         d = 4 if abs(r["reference"]) < 2 else 2
         vals = r["ours_values"]
         ours = "—" if not vals else format_over_seeds(vals, d) + (" (one seed)" if len(vals) == 1 else "")
-        rows.append([r["name"], f"{r['reference']} ({r['source']})", ours, len(r["ours_values"]), r["verdict"],
+        real = r.get("real_test_values") or []
+        published = f"{r['reference']} ({r['source']})" + (
+            f"; real test images: {sum(real) / len(real):.{d}f}" if real else "")
+        rows.append([r["name"], published, ours, len(r["ours_values"]), r["verdict"],
                      r["budget"]])
     lines += markdown_table(["row", "published", "ours (mean ± std)", "seeds", "verdict", "budget"], rows)
     lines += ["", "## Where each run ended (validation only)", "",
