@@ -408,3 +408,7 @@ def test_the_mechanism_averages_finished_runs_only(tmp_path):
     assert mechanism(tmp_path, variant, [0, 1]) == {"aa_weight_fake": pytest.approx(0.2)}
     (run_dir(tmp_path, variant, 1) / "metrics.json").write_text("{}")
     assert mechanism(tmp_path, variant, [0, 1])["aa_weight_fake"] == pytest.approx(0.55)
+    # a generator's finished run brings the real test images' inception score (its ceiling) along
+    (run_dir(tmp_path, variant, 0) / "metrics.json").write_text(json.dumps(
+        {"inception_score": {"mean": 8.0, "real_test": {"mean": 9.8}}}))
+    assert mechanism(tmp_path, variant, [0, 1])["is_real_test"] == pytest.approx(9.8)

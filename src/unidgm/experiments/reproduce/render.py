@@ -3,6 +3,7 @@ every table of the invocation, and the figures (training curves, sample grids)."
 
 from __future__ import annotations
 
+import json
 import math
 import shutil
 import time
@@ -199,7 +200,8 @@ MECHANISM_TERMS = {"iw_ess_fraction": "IW: effective sample size of the weights 
                    "d_train": "D(x) of the selected model on its training images (RUN/probe.json)",
                    "d_train_ess": "the same D(x) as weights (Eq. 17's, real examples): effective sample size / n",
                    "d_unlabelled": "D(x) of the selected model on its unlabelled training images (RUN/probe.json)",
-                   "d_heldout": "D(x) of the selected model on held-out validation images (RUN/probe.json)"}
+                   "d_heldout": "D(x) of the selected model on held-out validation images (RUN/probe.json)",
+                   "is_real_test": "the same classifier's inception score of as many real test images (the ceiling)"}
 
 
 def mechanism(runs, variant, seeds) -> dict[str, float]:
@@ -215,6 +217,9 @@ def mechanism(runs, variant, seeds) -> dict[str, float]:
         rows = RunDir(folder).metrics()
         last = max((r["step"] for r in rows), default=0)
         probe = read_probe(folder) or {}
+        real = json.loads((folder / "metrics.json").read_text()).get("inception_score", {}).get("real_test")
+        if real:
+            probe = {**probe, "is_real_test": real["mean"]}
         for term in MECHANISM_TERMS:
             if term == "d_train_ess" and "aa" not in variant.techniques:
                 continue  # a GAN's D(x) on real images weighs nothing
