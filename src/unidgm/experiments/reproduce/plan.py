@@ -10,7 +10,7 @@ from .. import recipes as R
 from ..sweep import Variant
 
 # per step, 1 CPU thread, MNIST. The GANs' (DCGAN at batch 64): 420 ms measured on a quiet machine (2026-12-08, 150
-# steps of `unidgm train gan --data mnist model.arch=dcgan threads=1`; 236 ms at threads=2), the conditional ones
+# steps of `unidgm train gan --data mnist model.arch=dcgan threads=1`; 246 ms at threads=2), the conditional ones
 # scaled by their FLOPs (the label maps add ten input channels to D's first convolution: x1.14)
 FAMILY_COST_MS = {"vae": 18, "aa-vae": 30, "cvae": 18, "aa-cvae": 30, "svae": 170, "aa-svae": 215,
                   "gan": 420, "iwgan": 420, "cgan": 480, "iw-cgan": 480}
