@@ -228,8 +228,11 @@ def sample_quality(model, data_name, train, test, wanted, n_samples, splits, dat
         mean, std = inception_score(logits, splits=splits, kind="logits")
         out["inception_score"] = {"mean": mean, "std": std, "n_samples": n_samples, "splits": splits}
         # the same classifier's score of as many real test images: the ceiling a generator's score is read against
-        real_mean, real_std = inception_score(classifier_logits(clf, test.x[:n_samples]), splits=splits, kind="logits")
-        out["inception_score"]["real_test"] = {"mean": real_mean, "std": real_std, "n": min(n_samples, len(test.x))}
+        # (left out when the test set has fewer images than splits, as a folder of a few images may)
+        real = test.x[:n_samples]
+        if len(real) >= splits:
+            real_mean, real_std = inception_score(classifier_logits(clf, real), splits=splits, kind="logits")
+            out["inception_score"]["real_test"] = {"mean": real_mean, "std": real_std, "n": len(real)}
         if not model.conditional:  # a conditional model's label balance is the caller's, not a coverage
             out["class_coverage"] = class_coverage(logits)
     if "fid" in wanted:
