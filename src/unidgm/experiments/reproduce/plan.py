@@ -81,6 +81,15 @@ def _available(name: str, root) -> bool:
         return False
 
 
+def _chosen(flag: str, text: str | None, allowed: set[str], what: str) -> set[str]:
+    """The comma-separated names of ``flag`` (empty: none chosen), each one of ``allowed``."""
+    names = {k.strip() for k in (text or "").split(",") if k.strip()}
+    if names - allowed:
+        raise ConfigError(f"{flag}: {', '.join(sorted(names - allowed))} is not a {what} of these comparisons; "
+                          f"{what}s: {', '.join(sorted(allowed))}")
+    return names
+
+
 class Plan:
     """The comparisons of one invocation, their variants (deduplicated), skipped cells and settings."""
 
@@ -126,16 +135,9 @@ class Plan:
         self.tables = ["table2", "table3"] if args.table == "all" else [args.table]
         self.eval = ({"n_samples": 200, "max_test": 200, "curve_test": 200, "curve_samples": 200} if args.quick else
                      {"n_samples": 10000, "curve_test": 2000, "curve_samples": 2000})
-        only = {k.strip() for k in (getattr(args, "only", None) or "").split(",") if k.strip()}
-        bases = {c.base.key for c in comps}
-        if only - bases:
-            raise ConfigError(f"--only: {', '.join(sorted(only - bases))} is not a base model of these comparisons; "
-                              f"base models: {', '.join(sorted(bases))}")
-        models = {k.strip() for k in (getattr(args, "models", None) or "").split(",") if k.strip()}
-        keys = {r.key for c in comps for r in (c.base, c.ext)}
-        if models - keys:
-            raise ConfigError(f"--models: {', '.join(sorted(models - keys))} is not a model of these comparisons; "
-                              f"models: {', '.join(sorted(keys))}")
+        only = _chosen("--only", getattr(args, "only", None), {c.base.key for c in comps}, "base model")
+        models = _chosen("--models", getattr(args, "models", None), {r.key for c in comps for r in (c.base, c.ext)},
+                         "model")
         self.comparisons, self.skipped, self.variants = [], [], {}
         self.to_train: set[str] = set()  # the variants this invocation trains (--only: its base models'; --models)
         self._n_total: dict[str, int] = {}
